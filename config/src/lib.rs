@@ -1,1 +1,81 @@
-//! placeholder
+//! The esplora-bridge config file: its schema, its defaults, and errors that
+//! say where in the file a value is wrong.
+//!
+//! The crate parses text and does no I/O: the daemon reads the file and calls
+//! [`Config::from_toml`] with the text and the path. Options that the command
+//! line and environment share with the file ([`InputSpec`], [`ReplayRate`],
+//! [`LogFormat`]) implement `FromStr`, so all three accept the same syntax.
+//!
+//! # Layout
+//!
+//! - `schema`: the shape of the file, one struct per section, with the
+//!   defaults. Start here to learn what can be configured.
+//! - `input`: [`InputSpec`] and [`ReplayRate`], the values with their own
+//!   text syntax (`serial:PATH@BAUD`, `max`).
+//! - `names`: [`Names`], board key -> JSON field name.
+//! - `fields`: the single-value checks, run while deserializing so that
+//!   errors keep their position.
+//! - `parse`: [`Config::from_toml`] and the checks across fields.
+//! - `locate`: byte span -> line, column and dotted key.
+//! - `error`: [`ConfigError`] (a file) and [`ValueError`] (one value).
+//!
+//! # The file
+//!
+//! Every key and section is optional; an empty file gives
+//! [`Config::default()`]. Unknown keys are errors.
+//!
+//! ```toml
+//! [input]
+//! spec = "auto"              # auto | serial:PATH | serial:PATH@BAUD | file:PATH | - | demo
+//! replay_rate = 100          # lines/s (integer or float > 0) or "max"; absent = recorded timing, else 100
+//! exit_at_eof = false        # exit 0 after a replay ends
+//!
+//! [http]
+//! listen = "127.0.0.1:8080"  # IP:PORT
+//! history = 1024             # events kept for resume, 1..=1000000
+//!
+//! [transform]
+//! max_rate_hz = 50           # local publish rate limit, >= 0; 0 = no limit
+//! keyframe_secs = 10         # a full snapshot at least this often, >= 1
+//! [transform.deadband]       # JSON field name -> integer >= 0; others have 0
+//! accel_x = 2
+//!
+//! [names]                    # board key -> JSON name, over the defaults
+//! s = "slider"
+//!
+//! [relay]                    # absent = no relay
+//! url = "http://127.0.0.1:6001"   # http:// or https://
+//! app_id = "app-id"
+//! key = "app-key"
+//! secret_file = "/etc/esplora-bridge/relay-secret"   # or secret = "...", not both
+//! channel = "esplora"
+//! event = "reading"
+//! max_rate_hz = 10           # > 0
+//! daily_message_budget = 200000   # optional, >= 1
+//!
+//! [log]
+//! format = "text"            # text | json
+//! ```
+//!
+//! The fields of [`Config`] and its section structs document each key.
+//!
+//! # Errors
+//!
+//! Every problem, from a TOML syntax error to a relay with no secret, is a
+//! [`ConfigError::Invalid`] whose text reads like
+//! `/etc/esplora-bridge/config.toml:7:10: http.listen: invalid socket address "nope": ...`.
+
+mod error;
+mod fields;
+mod input;
+mod locate;
+mod names;
+mod parse;
+mod schema;
+
+pub use error::{ConfigError, ValueError};
+pub use input::{InputSpec, ReplayRate};
+pub use names::Names;
+pub use schema::{
+    Config, HttpConfig, InputConfig, LogConfig, LogFormat, RelayConfig, TransformConfig,
+};

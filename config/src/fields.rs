@@ -1,0 +1,332 @@
+//! Deserializers that each check one value: ranges, socket addresses, the
+//! relay's URL and names.
+//!
+//! Every check that needs only the value itself runs here, inside
+//! `Deserialize`, not after the whole file is read: toml then attaches the
+//! value's span to the error, and `locate` turns it into a
+//! line, column and key. The schema in `schema` refers to
+//! these with `deserialize_with`, so its field types stay plain (`u64`,
+//! `SocketAddr`, `String`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+
+use serde::de::{self, Deserialize, Deserializer, Unexpected, Visitor};
+
+/// Deserializes a string and hands it to `parse`. `expecting` finishes serde's
+/// "invalid type: integer `3`, expected ..." when the value is not a string.
+pub(crate) fn parse_str<'de, D, T, E>(
+    deserializer: D,
+    expecting: &'static str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    E: fmt::Display,
+{
+    struct StrVisitor<F> {
+        expecting: &'static str,
+        parse: F,
+    }
+
+    impl<T, E: fmt::Display, F: FnOnce(&str) -> Result<T, E>> Visitor<'_> for StrVisitor<F> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+
+        fn visit_str<Er: de::Error>(self, value: &str) -> Result<T, Er> {
+            (self.parse)(value).map_err(Er::custom)
+        }
+    }
+
+    deserializer.deserialize_str(StrVisitor { expecting, parse })
+}
+
+/// Deserializes an integer in `range`.
+fn integer<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    range: RangeInclusive<u64>,
+) -> Result<u64, D::Error> {
+    struct IntegerVisitor(RangeInclusive<u64>);
+
+    impl Visitor<'_> for IntegerVisitor {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match (*self.0.start(), *self.0.end()) {
+                (0, u64::MAX) => f.write_str("a non-negative integer"),
+                (min, u64::MAX) => write!(f, "an integer of at least {min}"),
+                (min, max) => write!(f, "an integer from {min} to {max}"),
+            }
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
+            match u64::try_from(value) {
+                Ok(value) => self.visit_u64(value),
+                Err(_) => Err(E::invalid_value(Unexpected::Signed(value), &self)),
+            }
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<u64, E> {
+            if self.0.contains(&value) {
+                Ok(value)
+            } else {
+                Err(E::invalid_value(Unexpected::Unsigned(value), &self))
+            }
+        }
+    }
+
+    deserializer.deserialize_u64(IntegerVisitor(range))
+}
+
+/// Deserializes a finite rate in hertz from a TOML integer or float; zero is
+/// accepted only where it means "no limit".
+fn hertz<'de, D: Deserializer<'de>>(deserializer: D, zero_allowed: bool) -> Result<f64, D::Error> {
+    struct HertzVisitor {
+        zero_allowed: bool,
+    }
+
+    impl HertzVisitor {
+        fn check<E: de::Error>(&self, hz: f64, unexpected: Unexpected<'_>) -> Result<f64, E> {
+            let lowest_ok = if self.zero_allowed {
+                hz >= 0.0
+            } else {
+                hz > 0.0
+            };
+            if hz.is_finite() && lowest_ok {
+                Ok(hz)
+            } else {
+                Err(E::invalid_value(unexpected, self))
+            }
+        }
+    }
+
+    impl Visitor<'_> for HertzVisitor {
+        type Value = f64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            if self.zero_allowed {
+                f.write_str("a number of hertz, 0 or more (0 = no limit)")
+            } else {
+                f.write_str("a positive number of hertz")
+            }
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<f64, E> {
+            self.check(value as f64, Unexpected::Signed(value))
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<f64, E> {
+            self.check(value as f64, Unexpected::Unsigned(value))
+        }
+
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<f64, E> {
+            self.check(value, Unexpected::Float(value))
+        }
+    }
+
+    deserializer.deserialize_f64(HertzVisitor { zero_allowed })
+}
+
+/// Deserializes a string that must not be empty.
+fn non_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    parse_str(deserializer, "a non-empty string", |text| {
+        if text.is_empty() {
+            Err("must not be empty")
+        } else {
+            Ok(text.to_owned())
+        }
+    })
+}
+
+/// The upper bound of `http.history`: a million events is already hundreds of
+/// megabytes of JSON kept in memory.
+const MAX_HISTORY: u64 = 1_000_000;
+
+pub(crate) fn listen<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
+    parse_str(deserializer, "a socket address string", |text| {
+        text.parse::<SocketAddr>().map_err(|_| {
+            format!(
+                "invalid socket address {text:?}: expected IP:PORT, such as \"127.0.0.1:8080\" or \"[::1]:8080\" (host names are not resolved)"
+            )
+        })
+    })
+}
+
+pub(crate) fn history<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    let events = integer(deserializer, 1..=MAX_HISTORY)?;
+    usize::try_from(events).map_err(de::Error::custom)
+}
+
+pub(crate) fn rate_limit<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    hertz(deserializer, true)
+}
+
+pub(crate) fn positive_rate<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    hertz(deserializer, false)
+}
+
+pub(crate) fn positive_integer<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<u64, D::Error> {
+    integer(deserializer, 1..=u64::MAX)
+}
+
+pub(crate) fn optional_positive_integer<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    positive_integer(deserializer).map(Some)
+}
+
+pub(crate) fn deadbands<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, u64>, D::Error> {
+    /// A deadband's JSON field name; a newtype so that a bad one is reported
+    /// at the key, not at the whole table.
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    struct Field(String);
+
+    impl<'de> Deserialize<'de> for Field {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            non_empty(deserializer).map(Field)
+        }
+    }
+
+    struct Deadband(u64);
+
+    impl<'de> Deserialize<'de> for Deadband {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            integer(deserializer, 0..=u64::MAX).map(Deadband)
+        }
+    }
+
+    let table = BTreeMap::<Field, Deadband>::deserialize(deserializer)?;
+    Ok(table
+        .into_iter()
+        .map(|(Field(name), Deadband(band))| (name, band))
+        .collect())
+}
+
+pub(crate) fn relay_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    parse_str(deserializer, "a URL string", |text| {
+        let rest = text
+            .strip_prefix("http://")
+            .or_else(|| text.strip_prefix("https://"));
+        match rest {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                Err(format!("relay URL {text:?} has no host"))
+            }
+            Some(_) if text.chars().any(char::is_whitespace) => {
+                Err(format!("relay URL {text:?} contains white space"))
+            }
+            Some(_) => Ok(text.to_owned()),
+            None => Err(format!(
+                "relay URL {text:?} must start with http:// or https://"
+            )),
+        }
+    })
+}
+
+/// `app_id` and `key` go into the request path and query unescaped, so they
+/// are held to the characters a URL never escapes. Pusher's are digits and
+/// hex; self-hosted servers use names like `app-id`.
+pub(crate) fn url_safe<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    parse_str(deserializer, "a string", |text| {
+        let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~');
+        if !text.is_empty() && text.chars().all(safe) {
+            Ok(text.to_owned())
+        } else {
+            Err(format!(
+                "{text:?} must be non-empty and use only letters, digits, '-', '_', '.' and '~'"
+            ))
+        }
+    })
+}
+
+pub(crate) fn secret<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    /// Unlike serde's own messages, these never quote the value: a secret
+    /// written without quotes is still a secret, and errors end up in logs.
+    struct SecretVisitor;
+
+    impl SecretVisitor {
+        fn not_a_string<T, E: de::Error>(self) -> Result<T, E> {
+            Err(E::custom("the secret must be a string, in quotes"))
+        }
+    }
+
+    impl Visitor<'_> for SecretVisitor {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+            if value.is_empty() {
+                Err(E::custom("must not be empty"))
+            } else {
+                Ok(Some(value.to_owned()))
+            }
+        }
+
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            self.not_a_string()
+        }
+
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            self.not_a_string()
+        }
+
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            self.not_a_string()
+        }
+
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            self.not_a_string()
+        }
+    }
+
+    deserializer.deserialize_str(SecretVisitor)
+}
+
+pub(crate) fn secret_file<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<PathBuf>, D::Error> {
+    non_empty(deserializer).map(|path| Some(PathBuf::from(path)))
+}
+
+/// Pusher's channel name rule; the relay would refuse anything else with a
+/// 400 on every request, long after start-up.
+pub(crate) fn channel<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    parse_str(deserializer, "a string", |text| {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "_-=@,.;".contains(c);
+        if (1..=164).contains(&text.len()) && text.chars().all(allowed) {
+            Ok(text.to_owned())
+        } else {
+            Err(format!(
+                "invalid channel name {text:?}: expected 1 to 164 of A-Z a-z 0-9 _ - = @ , . ;"
+            ))
+        }
+    })
+}
+
+/// Pusher's event name limit, checked here for the same reason as
+/// [`channel`].
+pub(crate) fn event<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    parse_str(deserializer, "a string", |text| {
+        if (1..=200).contains(&text.chars().count()) {
+            Ok(text.to_owned())
+        } else {
+            Err(format!(
+                "invalid event name {text:?}: expected 1 to 200 characters"
+            ))
+        }
+    })
+}

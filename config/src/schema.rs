@@ -1,0 +1,240 @@
+//! The shape of the config file: one struct per `[section]`, with its
+//! defaults.
+//!
+//! Every section struct is `#[serde(default)]`, so any key or whole section
+//! may be left out, and `deny_unknown_fields`, so a misspelt key is an error
+//! rather than a silently ignored setting. Single-value checks are attached
+//! with `deserialize_with` (see `fields`); checks across
+//! fields are in `parse`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::Deserialize;
+use serde::de::Deserializer;
+
+use crate::error::ValueError;
+use crate::fields;
+use crate::input::{InputSpec, ReplayRate};
+use crate::names::Names;
+
+/// The whole config file. `Config::default()` is what an empty file means.
+///
+/// Build it with [`Config::from_toml`]: deserializing it directly would skip
+/// the checks across fields (relay secret, name clashes) and give errors
+/// without a line or key.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[input]`: where readings come from.
+    pub input: InputConfig,
+    /// `[http]`: the local HTTP server.
+    pub http: HttpConfig,
+    /// `[transform]`: diffing and throttling between parser and sinks.
+    pub transform: TransformConfig,
+    /// `[names]`: the JSON name of each board key.
+    pub names: Names,
+    /// `[relay]`: the Pusher-compatible relay; `None` (no section) means no
+    /// relay.
+    pub relay: Option<RelayConfig>,
+    /// `[log]`: how the daemon logs.
+    pub log: LogConfig,
+}
+
+/// `[input]`
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputConfig {
+    /// `spec`, as `--input`: `auto` (default), `serial:PATH`,
+    /// `serial:PATH@BAUD`, `file:PATH`, `-` (stdin) or `demo`.
+    pub spec: InputSpec,
+    /// `replay_rate`, as `--replay-rate`: lines per second (a positive integer
+    /// or float) or `"max"`. `None` (default): a timed capture replays with
+    /// its recorded timing, any other at [`ReplayRate::DEFAULT`] (100 Hz).
+    pub replay_rate: Option<ReplayRate>,
+    /// `exit_at_eof`, as `--exit-at-eof`: when a replay ends, flush every sink
+    /// and exit 0 instead of serving the last state on. Default `false`.
+    pub exit_at_eof: bool,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `listen`, as `--listen`: the socket address to serve on, `IP:PORT`.
+    /// Default `127.0.0.1:8080`.
+    #[serde(deserialize_with = "fields::listen")]
+    pub listen: SocketAddr,
+    /// `history`: how many events are kept so that a client that reconnects
+    /// (`Last-Event-ID`, `?since=`, long poll) gets what it missed; 1 to
+    /// 1 000 000. Default 1024.
+    #[serde(deserialize_with = "fields::history")]
+    pub history: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            history: 1024,
+        }
+    }
+}
+
+/// `[transform]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransformConfig {
+    /// `max_rate_hz`: at most this many events a second reach local clients;
+    /// the latest value wins and the last one is always sent. A number, 0 or
+    /// more; 0 means no limit. Default 50.
+    #[serde(deserialize_with = "fields::rate_limit")]
+    pub max_rate_hz: f64,
+    /// `keyframe_secs`: a full snapshot is published at least this often, in
+    /// whole seconds, 1 or more. Default 10.
+    #[serde(deserialize_with = "fields::positive_integer")]
+    pub keyframe_secs: u64,
+    /// `[transform.deadband]`: JSON field name -> a non-negative integer; a
+    /// field is republished only when it moved by more than its deadband.
+    /// Keyed by the published name (`accel_x`, not `x`). Fields not named
+    /// have deadband 0. Default empty.
+    #[serde(deserialize_with = "fields::deadbands")]
+    pub deadband: BTreeMap<String, u64>,
+}
+
+impl Default for TransformConfig {
+    fn default() -> Self {
+        TransformConfig {
+            max_rate_hz: 50.0,
+            keyframe_secs: 10,
+            deadband: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[relay]`: publishing to a Pusher Channels HTTP API (Pusher itself, or a
+/// compatible server such as sockudo).
+///
+/// `url`, `app_id`, `key` and exactly one of `secret` / `secret_file` are
+/// required once the section is present. `Debug` does not print the secret.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    /// `url`: the API's base URL, `http://` or `https://`, such as
+    /// `https://api-eu.pusher.com` or `http://127.0.0.1:6001`. Required.
+    #[serde(deserialize_with = "fields::relay_url")]
+    pub url: String,
+    /// `app_id`: the app's id (letters, digits, `-_.~`). Required.
+    #[serde(deserialize_with = "fields::url_safe")]
+    pub app_id: String,
+    /// `key`: the app's key (letters, digits, `-_.~`). Required.
+    #[serde(deserialize_with = "fields::url_safe")]
+    pub key: String,
+    /// `secret`: the app's signing secret, inline. Exactly one of `secret`
+    /// and `secret_file` is set.
+    #[serde(default, deserialize_with = "fields::secret")]
+    pub secret: Option<String>,
+    /// `secret_file`: a file holding the secret, read by the daemon at start
+    /// (kept out of a world-readable config). Relative to the daemon's working
+    /// directory.
+    #[serde(default, deserialize_with = "fields::secret_file")]
+    pub secret_file: Option<PathBuf>,
+    /// `channel`: the channel events are published on. Default `esplora`.
+    #[serde(default = "default_channel", deserialize_with = "fields::channel")]
+    pub channel: String,
+    /// `event`: the event name they are published as. Default `reading`.
+    #[serde(default = "default_event", deserialize_with = "fields::event")]
+    pub event: String,
+    /// `max_rate_hz`: at most this many messages a second go to the relay,
+    /// which bills by message; a positive number. Default 10.
+    #[serde(
+        default = "default_relay_rate",
+        deserialize_with = "fields::positive_rate"
+    )]
+    pub max_rate_hz: f64,
+    /// `daily_message_budget`: at most this many messages a day go to the
+    /// relay (Pusher's plans are metered by the day); an integer, 1 or more.
+    /// Default `None`, no budget.
+    #[serde(default, deserialize_with = "fields::optional_positive_integer")]
+    pub daily_message_budget: Option<u64>,
+}
+
+fn default_channel() -> String {
+    "esplora".to_owned()
+}
+
+fn default_event() -> String {
+    "reading".to_owned()
+}
+
+fn default_relay_rate() -> f64 {
+    10.0
+}
+
+impl fmt::Debug for RelayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Config is logged at start-up; the secret must not end up in a log.
+        f.debug_struct("RelayConfig")
+            .field("url", &self.url)
+            .field("app_id", &self.app_id)
+            .field("key", &self.key)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_file", &self.secret_file)
+            .field("channel", &self.channel)
+            .field("event", &self.event)
+            .field("max_rate_hz", &self.max_rate_hz)
+            .field("daily_message_budget", &self.daily_message_budget)
+            .finish()
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `format`: `text` (default) for people, `json` (one object a line) for
+    /// log collectors.
+    pub format: LogFormat,
+}
+
+/// The log line format; parses from and displays as `text` / `json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = ValueError;
+
+    fn from_str(text: &str) -> Result<Self, ValueError> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(ValueError::new(format!(
+                "unknown log format {text:?}: expected \"text\" or \"json\""
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for LogFormat {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        fields::parse_str(deserializer, "a log format string", str::parse)
+    }
+}

@@ -1,0 +1,425 @@
+//! `Config::from_toml` end to end: defaults, the full example, and that every
+//! kind of mistake is reported at the right line and key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use esplora_config::{
+    Config, ConfigError, HttpConfig, InputConfig, InputSpec, LogConfig, LogFormat, Names,
+    RelayConfig, ReplayRate, TransformConfig,
+};
+
+const ORIGIN: &str = "/etc/esplora-bridge/config.toml";
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, Path::new(ORIGIN))
+}
+
+/// The error for `text`, with its line, column and key, after checking that
+/// it names the file and that its text is built from those parts.
+fn error(text: &str) -> (usize, usize, Option<String>, String) {
+    let error = parse(text).expect_err("the config should be refused");
+    let shown = error.to_string();
+    let ConfigError::Invalid {
+        file,
+        line,
+        column,
+        key,
+        message,
+    } = error;
+    assert_eq!(file, PathBuf::from(ORIGIN));
+    let expected = match &key {
+        Some(key) => format!("{ORIGIN}:{line}:{column}: {key}: {message}"),
+        None => format!("{ORIGIN}:{line}:{column}: {message}"),
+    };
+    assert_eq!(shown, expected);
+    (line, column, key, message)
+}
+
+fn named(key: &str) -> Option<String> {
+    Some(key.to_owned())
+}
+
+const FULL_EXAMPLE: &str = r#"
+[input]
+spec = "serial:/dev/ttyACM0@9600"
+replay_rate = 100
+exit_at_eof = true
+
+[http]
+listen = "0.0.0.0:9090"
+history = 4096
+
+[transform]
+max_rate_hz = 20.5
+keyframe_secs = 30
+[transform.deadband]
+accel_x = 2
+light = 5
+
+[names]
+s = "slider"
+u = "knob"
+
+[relay]
+url = "https://api-eu.pusher.com"
+app_id = "1234"
+key = "app-key"
+secret = "s3cr3t"
+channel = "private-esplora"
+event = "sample"
+max_rate_hz = 2.5
+daily_message_budget = 200000
+
+[log]
+format = "json"
+"#;
+
+#[test]
+fn empty_file_gives_the_defaults() {
+    let config = parse("").unwrap();
+    assert_eq!(config, Config::default());
+    assert_eq!(config.input.spec, InputSpec::Auto);
+    assert_eq!(config.input.replay_rate, None);
+    assert!(!config.input.exit_at_eof);
+    assert_eq!(
+        config.http.listen,
+        "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(config.http.history, 1024);
+    assert_eq!(config.transform.max_rate_hz, 50.0);
+    assert_eq!(config.transform.keyframe_secs, 10);
+    assert!(config.transform.deadband.is_empty());
+    assert_eq!(config.names, Names::default());
+    assert_eq!(config.relay, None);
+    assert_eq!(config.log.format, LogFormat::Text);
+    // Comments and empty sections are still "nothing set".
+    assert_eq!(
+        parse("# nothing\n[input]\n[http]\n").unwrap(),
+        Config::default()
+    );
+}
+
+#[test]
+fn full_example_parses_to_its_values() {
+    let config = parse(FULL_EXAMPLE).unwrap();
+    let expected = Config {
+        input: InputConfig {
+            spec: InputSpec::Serial {
+                path: "/dev/ttyACM0".into(),
+                baud: 9600,
+            },
+            replay_rate: Some(ReplayRate::Hz(100.0)),
+            exit_at_eof: true,
+        },
+        http: HttpConfig {
+            listen: "0.0.0.0:9090".parse().unwrap(),
+            history: 4096,
+        },
+        transform: TransformConfig {
+            max_rate_hz: 20.5,
+            keyframe_secs: 30,
+            deadband: BTreeMap::from([("accel_x".to_owned(), 2), ("light".to_owned(), 5)]),
+        },
+        names: config.names.clone(),
+        relay: Some(RelayConfig {
+            url: "https://api-eu.pusher.com".to_owned(),
+            app_id: "1234".to_owned(),
+            key: "app-key".to_owned(),
+            secret: Some("s3cr3t".to_owned()),
+            secret_file: None,
+            channel: "private-esplora".to_owned(),
+            event: "sample".to_owned(),
+            max_rate_hz: 2.5,
+            daily_message_budget: Some(200_000),
+        }),
+        log: LogConfig {
+            format: LogFormat::Json,
+        },
+    };
+    assert_eq!(config, expected);
+    assert_eq!(config.names.name_of("s"), "slider");
+    assert_eq!(config.names.name_of("u"), "knob");
+    assert_eq!(config.names.name_of("x"), "accel_x");
+    assert_eq!(config.names.name_of("q"), "q");
+}
+
+#[test]
+fn relay_defaults_and_secret_file() {
+    let config = parse(
+        "[relay]\nurl = \"http://127.0.0.1:6001\"\napp_id = \"app-id\"\nkey = \"app-key\"\nsecret_file = \"/etc/esplora-bridge/relay-secret\"\n",
+    )
+    .unwrap();
+    let relay = config.relay.unwrap();
+    assert_eq!(relay.secret, None);
+    assert_eq!(
+        relay.secret_file,
+        Some(PathBuf::from("/etc/esplora-bridge/relay-secret"))
+    );
+    assert_eq!(relay.channel, "esplora");
+    assert_eq!(relay.event, "reading");
+    assert_eq!(relay.max_rate_hz, 10.0);
+    assert_eq!(relay.daily_message_budget, None);
+}
+
+#[test]
+fn relay_debug_hides_the_secret() {
+    let config = parse(FULL_EXAMPLE).unwrap();
+    let shown = format!("{:?}", config);
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+    assert!(shown.contains("<redacted>"), "{shown}");
+}
+
+#[test]
+fn replay_rate_takes_integers_floats_and_max() {
+    let rate = |text: &str| {
+        parse(&format!("[input]\nreplay_rate = {text}\n"))
+            .unwrap()
+            .input
+            .replay_rate
+    };
+    assert_eq!(rate("250"), Some(ReplayRate::Hz(250.0)));
+    assert_eq!(rate("12.5"), Some(ReplayRate::Hz(12.5)));
+    assert_eq!(rate("\"max\""), Some(ReplayRate::Max));
+    assert_eq!(rate("\"40\""), Some(ReplayRate::Hz(40.0)));
+}
+
+#[test]
+fn rate_limits_take_integers_and_zero_means_no_limit() {
+    let config = parse("[transform]\nmax_rate_hz = 0\n").unwrap();
+    assert_eq!(config.transform.max_rate_hz, 0.0);
+    let config = parse(
+        "[relay]\nurl = \"http://h\"\napp_id = \"a\"\nkey = \"k\"\nsecret = \"s\"\nmax_rate_hz = 3\n",
+    )
+    .unwrap();
+    assert_eq!(config.relay.map(|relay| relay.max_rate_hz), Some(3.0));
+}
+
+#[test]
+fn windows_line_endings_and_a_byte_order_mark() {
+    let (line, column, key, _) = error("\u{feff}[http]\r\nhistory = 0\r\n");
+    assert_eq!((line, column, key), (2, 11, named("http.history")));
+}
+
+#[test]
+fn names_may_be_swapped_and_added() {
+    let config = parse("[names]\ns = \"accel_x\"\nx = \"slider\"\nq = \"pressure\"\n").unwrap();
+    assert_eq!(config.names.name_of("s"), "accel_x");
+    assert_eq!(config.names.name_of("x"), "slider");
+    assert_eq!(config.names.name_of("q"), "pressure");
+}
+
+#[test]
+fn unknown_top_level_section() {
+    let (line, column, key, message) = error("[http]\nhistory = 5\n\n[bogus]\nx = 1\n");
+    assert_eq!((line, column, key), (4, 2, named("bogus")));
+    assert!(message.starts_with("unknown field `bogus`"), "{message}");
+}
+
+#[test]
+fn unknown_key_in_http() {
+    let (line, column, key, message) =
+        error("[http]\nlisten = \"127.0.0.1:1\"\nlisten_port = 80\n");
+    assert_eq!((line, column, key), (3, 1, named("http.listen_port")));
+    assert!(
+        message.starts_with("unknown field `listen_port`, expected"),
+        "{message}"
+    );
+}
+
+#[test]
+fn wrong_type() {
+    let (line, column, key, message) = error("[http]\nhistory = \"many\"\n");
+    assert_eq!((line, column, key), (2, 11, named("http.history")));
+    assert_eq!(
+        message,
+        "invalid type: string \"many\", expected an integer from 1 to 1000000"
+    );
+}
+
+#[test]
+fn bad_socket_address() {
+    let (line, column, key, message) = error("\n[http]\nhistory = 8\nlisten = \"nope\"\n");
+    assert_eq!((line, column, key), (4, 10, named("http.listen")));
+    assert!(
+        message.starts_with("invalid socket address \"nope\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn bad_input_spec() {
+    let (line, _, key, message) = error("[input]\nspec = \"floppy:x\"\n");
+    assert_eq!((line, key), (2, named("input.spec")));
+    assert_eq!(
+        message,
+        "unknown input spec \"floppy:x\": expected auto, serial:PATH, serial:PATH@BAUD, file:PATH, - or demo"
+    );
+}
+
+#[test]
+fn zero_replay_rate() {
+    let (line, column, key, message) = error("[input]\nspec = \"-\"\nreplay_rate = 0\n");
+    assert_eq!((line, column, key), (3, 15, named("input.replay_rate")));
+    assert_eq!(
+        message,
+        "invalid value: integer `0`, expected a positive number of lines per second, or \"max\""
+    );
+}
+
+#[test]
+fn word_replay_rate() {
+    let (line, _, key, message) = error("[input]\nreplay_rate = \"fast\"\n");
+    assert_eq!((line, key), (2, named("input.replay_rate")));
+    assert!(
+        message.starts_with("invalid replay rate \"fast\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn relay_without_a_secret_points_at_its_header() {
+    let (line, column, key, message) = error(
+        "[http]\nhistory = 8\n\n[relay]\nurl = \"http://127.0.0.1:6001\"\napp_id = \"a\"\nkey = \"k\"\n",
+    );
+    assert_eq!((line, column, key), (4, 2, named("relay")));
+    assert!(message.contains("`secret` or `secret_file`"), "{message}");
+}
+
+#[test]
+fn relay_with_both_secrets_points_at_the_second() {
+    let (line, _, key, message) = error(
+        "[relay]\nurl = \"http://h\"\napp_id = \"a\"\nkey = \"k\"\nsecret = \"s\"\nsecret_file = \"/f\"\n",
+    );
+    assert_eq!((line, key), (6, named("relay.secret_file")));
+    assert!(message.contains("not both"), "{message}");
+}
+
+#[test]
+fn relay_missing_url_names_the_field() {
+    let (line, _, key, message) = error("[relay]\napp_id = \"a\"\nkey = \"k\"\nsecret = \"s\"\n");
+    assert_eq!((line, key), (1, named("relay.url")));
+    assert_eq!(message, "missing field `url`");
+}
+
+#[test]
+fn relay_url_scheme() {
+    let (line, _, key, message) = error(
+        "[relay]\nurl = \"ws://127.0.0.1:6001\"\napp_id = \"a\"\nkey = \"k\"\nsecret = \"s\"\n",
+    );
+    assert_eq!((line, key), (2, named("relay.url")));
+    assert!(
+        message.contains("must start with http:// or https://"),
+        "{message}"
+    );
+}
+
+#[test]
+fn toml_syntax_error() {
+    let (line, column, key, message) = error("[http]\nhistory = 8\n[input\nspec = \"demo\"\n");
+    assert_eq!((line, column, key), (3, 7, None));
+    assert!(message.contains("unclosed table"), "{message}");
+}
+
+#[test]
+fn syntax_error_inside_a_value_still_names_the_key() {
+    let (line, _, key, message) = error("[http]\nlisten = 127.0.0.1:8080\n");
+    assert_eq!((line, key), (2, named("http.listen")));
+    assert!(message.contains("must be in quotes"), "{message}");
+    let (line, _, key, message) = error("[input]\nspec = demo\n");
+    assert_eq!((line, key), (2, named("input.spec")));
+    assert!(message.contains("must be quoted"), "{message}");
+}
+
+#[test]
+fn bad_values_each_name_their_key() {
+    let cases = [
+        ("[http]\nhistory = 0\n", "http.history", 2),
+        ("[http]\nhistory = 1000001\n", "http.history", 2),
+        (
+            "[transform]\nkeyframe_secs = 0\n",
+            "transform.keyframe_secs",
+            2,
+        ),
+        (
+            "[transform]\nmax_rate_hz = -1\n",
+            "transform.max_rate_hz",
+            2,
+        ),
+        (
+            "[transform]\nmax_rate_hz = nan\n",
+            "transform.max_rate_hz",
+            2,
+        ),
+        (
+            "[transform.deadband]\naccel_x = -2\n",
+            "transform.deadband.accel_x",
+            2,
+        ),
+        (
+            "[transform.deadband]\naccel_x = 1.5\n",
+            "transform.deadband.accel_x",
+            2,
+        ),
+        ("[transform.deadband]\nx = 2\n", "transform.deadband.x", 2),
+        ("[input]\nreplay_rate = nan\n", "input.replay_rate", 2),
+        ("[input]\nreplay_rate = -3.5\n", "input.replay_rate", 2),
+        (
+            "[input]\nspec = \"serial:/dev/ttyACM0@fast\"\n",
+            "input.spec",
+            2,
+        ),
+        ("[input]\nexit_at_eof = \"yes\"\n", "input.exit_at_eof", 2),
+        ("[names]\n\"bad key\" = \"x\"\n", "names.\"bad key\"", 2),
+        (
+            "[names]\nabcdefghijklmnopq = \"x\"\n",
+            "names.abcdefghijklmnopq",
+            2,
+        ),
+        ("[names]\ns = \"\"\n", "names.s", 2),
+        ("[names]\nq = \"slider\"\n", "names.q", 2),
+        ("[names]\nq = 3\n", "names.q", 2),
+        ("[log]\nformat = \"yaml\"\n", "log.format", 2),
+        ("log.format = \"yaml\"\n", "log.format", 1),
+        ("log = { format = \"yaml\" }\n", "log.format", 1),
+        (
+            "[relay]\nurl = \"http://h\"\napp_id = \"a b\"\nkey = \"k\"\nsecret = \"s\"\n",
+            "relay.app_id",
+            3,
+        ),
+        (
+            "[relay]\nurl = \"http://h\"\napp_id = \"a\"\nkey = \"k\"\nsecret = \"\"\n",
+            "relay.secret",
+            5,
+        ),
+        (
+            "[relay]\nurl = \"http://h\"\napp_id = \"a\"\nkey = \"k\"\nsecret = \"s\"\nchannel = \"a b\"\n",
+            "relay.channel",
+            6,
+        ),
+        (
+            "[relay]\nurl = \"http://h\"\napp_id = \"a\"\nkey = \"k\"\nsecret = \"s\"\nmax_rate_hz = 0\n",
+            "relay.max_rate_hz",
+            6,
+        ),
+        (
+            "[relay]\nurl = \"http://h\"\napp_id = \"a\"\nkey = \"k\"\nsecret = \"s\"\ndaily_message_budget = 0\n",
+            "relay.daily_message_budget",
+            6,
+        ),
+    ];
+    for (text, expected_key, expected_line) in cases {
+        let (line, _, key, message) = error(text);
+        assert_eq!(key.as_deref(), Some(expected_key), "{text:?}: {message}");
+        assert_eq!(line, expected_line, "{text:?}: {message}");
+    }
+}
+
+#[test]
+fn secret_is_not_echoed_in_errors() {
+    let error = parse("[relay]\nurl = \"http://h\"\napp_id = \"a\"\nkey = \"k\"\nsecret = 12345\n")
+        .unwrap_err();
+    assert!(!error.to_string().contains("12345"), "{error}");
+    assert!(error.to_string().contains("relay.secret"), "{error}");
+}
