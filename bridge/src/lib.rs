@@ -1,1 +1,38 @@
-//! placeholder
+//! `esplora-bridge`: puts an Arduino Esplora's serial line stream on the web.
+//!
+//! A reading flows left to right through these modules and never comes back:
+//!
+//! ```text
+//! source ──lines──▶ transform (parse ▸ diff ▸ throttle) ──values──▶ hub ──events──▶ http
+//! ```
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line (clap), and how it and the environment
+//!   override the config file.
+//! - [`source`]: where lines come from: a serial board, a capture file or
+//!   stdin, or the built-in demo board. Each source frames its own byte
+//!   stream, because only it knows when the stream restarts mid-line.
+//! - [`capture`]: the timed capture format shared by `record` and replay.
+//! - [`transform`]: parsing, lost-line counting, the diff with deadbands,
+//!   and the throttle: pure state machines, no I/O.
+//! - [`pipeline`]: the task that runs source events through the transforms
+//!   into the hub.
+//! - [`hub`]: the published state: sequence numbers, the history ring, and
+//!   fan-out of encoded events to every local client.
+//! - [`http`]: the local HTTP server and its routes.
+//! - [`metrics`]: the counters behind `GET /metrics`.
+//! - [`record`]: the `record` subcommand.
+//! - [`daemon`]: wires the parts together and runs them until the input
+//!   ends or a signal arrives.
+
+pub mod capture;
+pub mod cli;
+pub mod daemon;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod pipeline;
+pub mod record;
+pub mod source;
+pub mod transform;

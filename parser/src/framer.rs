@@ -6,15 +6,13 @@
 //!
 //! A board that misbehaves must not cost memory: a line longer than the
 //! limit is never buffered whole. The framer keeps at most
-//! [`MAX_LINE_LEN`] + 1 bytes (room for a line and its `\r`); past that it
+//! [`MAX_LINE_LEN`] + 1 bytes (room for a line and its `\r`; more only when
+//! built [`with_max_len`](LineFramer::with_max_len)); past that it
 //! only counts the bytes of the line until its `\n`, then reports it as
 //! [`LineError::TooLong`]. Lines that arrive whole in one chunk are handed
 //! over straight from that chunk, without a copy.
 
 use crate::{LineError, MAX_LINE_LEN};
-
-/// The most bytes the framer buffers: a line of [`MAX_LINE_LEN`] and its `\r`.
-const BUFFER_LEN: usize = MAX_LINE_LEN + 1;
 
 /// Splits a byte stream into lines with a bounded buffer.
 ///
@@ -27,6 +25,8 @@ pub struct LineFramer {
     /// The start of a line whose `\n` has not come yet. Its capacity is
     /// allocated once and never grows.
     buf: Vec<u8>,
+    /// The longest line handed over, without its `\r`.
+    max_len: usize,
     state: State,
 }
 
@@ -55,9 +55,17 @@ enum Skip {
 
 impl LineFramer {
     /// A framer at the start of a stream, where the first byte starts a line.
+    /// A framer for board lines: at most [`MAX_LINE_LEN`] bytes.
     pub fn new() -> Self {
+        Self::with_max_len(MAX_LINE_LEN)
+    }
+
+    /// A framer for lines of at most `max_len` bytes (without the `\r`),
+    /// for formats that wrap a board line, such as a timed capture.
+    pub fn with_max_len(max_len: usize) -> Self {
         Self {
-            buf: Vec::with_capacity(BUFFER_LEN),
+            buf: Vec::with_capacity(max_len + 1),
+            max_len,
             state: State::Collecting,
         }
     }
@@ -103,11 +111,11 @@ impl LineFramer {
     /// Ends the current line, whose last bytes (before its `\n`) are `tail`.
     fn end_line(&mut self, tail: &[u8], on_line: &mut impl FnMut(Result<&[u8], LineError>)) {
         match self.state {
-            State::Collecting if self.buf.is_empty() => on_line(check_len(tail)),
+            State::Collecting if self.buf.is_empty() => on_line(check_len(tail, self.max_len)),
             State::Collecting => {
-                if self.buf.len() + tail.len() <= BUFFER_LEN {
+                if self.buf.len() + tail.len() <= self.buffer_len() {
                     self.buf.extend_from_slice(tail);
-                    on_line(check_len(&self.buf));
+                    on_line(check_len(&self.buf, self.max_len));
                 } else {
                     let ends_with_cr = tail.last().or(self.buf.last()) == Some(&b'\r');
                     let len = self.buf.len() + tail.len() - usize::from(ends_with_cr);
@@ -134,8 +142,9 @@ impl LineFramer {
 
     /// Keeps the start of a line whose `\n` has not come yet.
     fn keep(&mut self, head: &[u8]) {
+        let fits = self.buf.len() + head.len() <= self.buffer_len();
         match &mut self.state {
-            State::Collecting if self.buf.len() + head.len() <= BUFFER_LEN => {
+            State::Collecting if fits => {
                 self.buf.extend_from_slice(head);
             }
             State::Collecting => {
@@ -157,6 +166,11 @@ impl LineFramer {
         }
     }
 
+    /// The most bytes the framer buffers: a line of `max_len` and its `\r`.
+    fn buffer_len(&self) -> usize {
+        self.max_len + 1
+    }
+
     #[cfg(test)]
     fn buffer_capacity(&self) -> usize {
         self.buf.capacity()
@@ -169,11 +183,11 @@ impl Default for LineFramer {
     }
 }
 
-/// A line handed over whole still has to fit: [`MAX_LINE_LEN`] bytes
-/// without its `\r`.
-fn check_len(line: &[u8]) -> Result<&[u8], LineError> {
+/// A line handed over whole still has to fit: `max_len` bytes without its
+/// `\r`.
+fn check_len(line: &[u8], max_len: usize) -> Result<&[u8], LineError> {
     let len = line.strip_suffix(b"\r").unwrap_or(line).len();
-    if len > MAX_LINE_LEN {
+    if len > max_len {
         Err(LineError::TooLong { len })
     } else {
         Ok(line)

@@ -1,0 +1,319 @@
+//! The hub owns the published state and fans it out to local clients.
+//!
+//! Every event gets the next `seq`, is encoded to JSON once, kept in a
+//! bounded history ring (for `Last-Event-ID` and long-poll resume), and sent
+//! on a [`broadcast`] channel whose receivers are the clients. The broadcast
+//! ring is the per-client queue: a receiver that falls too far behind sees
+//! `Lagged` rather than slowing the sender, and is resynced with a fresh
+//! snapshot. One mutex guards seq, state and history together so that a
+//! subscriber's snapshot and its receiver always agree on where it starts.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::metrics::Metrics;
+use crate::transform::Values;
+
+/// How many events a client may fall behind before it is resynced.
+const CLIENT_QUEUE: usize = 256;
+
+/// Whether a board is feeding the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Board {
+    Connected,
+    Disconnected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Snapshot,
+    Delta,
+    Status,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Snapshot => "snapshot",
+            EventKind::Delta => "delta",
+            EventKind::Status => "status",
+        }
+    }
+}
+
+/// One event, encoded once and shared by every client that sends it.
+#[derive(Debug)]
+pub struct Event {
+    pub seq: u64,
+    pub kind: EventKind,
+    pub json: Bytes,
+}
+
+/// The JSON shape of an event, as the interface defines it.
+#[derive(Serialize)]
+struct Wire<'a> {
+    #[serde(rename = "type")]
+    kind: EventKind,
+    seq: u64,
+    ts_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    board: Option<Board>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    values: Option<&'a Values>,
+}
+
+/// The JSON shape of `GET /api/latest`.
+#[derive(Serialize)]
+struct Latest<'a> {
+    seq: u64,
+    ts_ms: u64,
+    board: Board,
+    values: &'a Values,
+}
+
+struct State {
+    /// The seq of the last event published; 0 before the first.
+    seq: u64,
+    /// When the last event was published, in ms since the Unix epoch.
+    ts_ms: u64,
+    board: Board,
+    /// Every field as last published.
+    values: Values,
+    history: VecDeque<Arc<Event>>,
+}
+
+impl State {
+    fn encode(&self, kind: EventKind, seq: u64, ts_ms: u64, delta: Option<&Values>) -> Bytes {
+        let wire = Wire {
+            kind,
+            seq,
+            ts_ms,
+            board: matches!(kind, EventKind::Snapshot | EventKind::Status).then_some(self.board),
+            values: match kind {
+                EventKind::Snapshot => Some(&self.values),
+                EventKind::Delta => delta,
+                EventKind::Status => None,
+            },
+        };
+        to_json(&wire)
+    }
+}
+
+pub struct Hub {
+    state: Mutex<State>,
+    history_len: usize,
+    tx: broadcast::Sender<Arc<Event>>,
+    metrics: Arc<Metrics>,
+}
+
+/// What a new client starts from: the state as of `snapshot.seq`, and a
+/// receiver for every event after it.
+pub struct Subscription {
+    pub snapshot: Arc<Event>,
+    pub events: broadcast::Receiver<Arc<Event>>,
+}
+
+impl Hub {
+    /// A hub that keeps the last `history_len` events for resume.
+    pub fn new(history_len: usize, metrics: Arc<Metrics>) -> Self {
+        let (tx, _) = broadcast::channel(CLIENT_QUEUE);
+        Hub {
+            state: Mutex::new(State {
+                seq: 0,
+                ts_ms: 0,
+                board: Board::Disconnected,
+                values: Values::new(),
+                history: VecDeque::with_capacity(history_len.min(4096)),
+            }),
+            history_len: history_len.max(1),
+            tx,
+            metrics,
+        }
+    }
+
+    /// Publishes the fields that changed. An empty delta publishes nothing.
+    pub fn publish_delta(&self, delta: &Values) {
+        if delta.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        state.values.merge(delta);
+        self.publish(&mut state, EventKind::Delta, Some(delta));
+    }
+
+    /// Publishes the whole state: the keyframe that lets a late subscriber of
+    /// the relay, or a reader of the history, start from scratch.
+    pub fn publish_snapshot(&self) {
+        let mut state = self.lock();
+        self.publish(&mut state, EventKind::Snapshot, None);
+    }
+
+    /// Records the board's state, publishing a status event when it changed.
+    pub fn set_board(&self, board: Board) {
+        let mut state = self.lock();
+        if state.board != board {
+            state.board = board;
+            self.publish(&mut state, EventKind::Status, None);
+        }
+    }
+
+    /// The body of `GET /api/latest`.
+    pub fn latest_json(&self) -> Bytes {
+        let state = self.lock();
+        to_json(&Latest {
+            seq: state.seq,
+            ts_ms: state.ts_ms,
+            board: state.board,
+            values: &state.values,
+        })
+    }
+
+    /// A snapshot of the current state and a receiver for what follows it.
+    pub fn subscribe(&self) -> Subscription {
+        let state = self.lock();
+        Subscription {
+            snapshot: Arc::new(Event {
+                seq: state.seq,
+                kind: EventKind::Snapshot,
+                json: state.encode(EventKind::Snapshot, state.seq, now_ms(), None),
+            }),
+            events: self.tx.subscribe(),
+        }
+    }
+
+    /// Every event after `seq`, or `None` when some of them have already
+    /// left the history (the caller then needs a fresh snapshot).
+    pub fn events_since(&self, seq: u64) -> Option<Vec<Arc<Event>>> {
+        let state = self.lock();
+        if seq >= state.seq {
+            return Some(Vec::new());
+        }
+        let oldest = state.history.front()?.seq;
+        if seq + 1 < oldest {
+            return None;
+        }
+        let skip = usize::try_from(seq + 1 - oldest).ok()?;
+        Some(state.history.iter().skip(skip).cloned().collect())
+    }
+
+    fn publish(&self, state: &mut MutexGuard<'_, State>, kind: EventKind, delta: Option<&Values>) {
+        state.seq += 1;
+        state.ts_ms = now_ms();
+        let event = Arc::new(Event {
+            seq: state.seq,
+            kind,
+            json: state.encode(kind, state.seq, state.ts_ms, delta),
+        });
+        if state.history.len() == self.history_len {
+            state.history.pop_front();
+        }
+        state.history.push_back(Arc::clone(&event));
+        // No receivers is the normal idle case, not an error.
+        let _ = self.tx.send(event);
+        self.metrics.event_published(kind);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-written
+        // in a way that matters more than stopping would, so keep serving.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Bytes {
+    // Serialising these plain structs of integers and strings cannot fail.
+    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, i64)]) -> Values {
+        let mut v = Values::new();
+        for (name, value) in pairs {
+            v.set(&Arc::from(*name), *value);
+        }
+        v
+    }
+
+    fn json(bytes: &Bytes) -> serde_json::Value {
+        serde_json::from_slice(bytes).unwrap()
+    }
+
+    #[test]
+    fn events_carry_consecutive_seqs_across_types() {
+        let hub = Hub::new(16, Arc::new(Metrics::new()));
+        hub.set_board(Board::Connected);
+        hub.publish_delta(&values(&[("slider", 1)]));
+        hub.publish_delta(&Values::new());
+        hub.publish_snapshot();
+        hub.set_board(Board::Connected);
+        let events = hub.events_since(0).unwrap();
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        let snapshot = json(&events[2].json);
+        assert_eq!(snapshot["type"], "snapshot");
+        assert_eq!(snapshot["board"], "connected");
+        assert_eq!(snapshot["values"]["slider"], 1);
+        let delta = json(&events[1].json);
+        assert_eq!(delta["type"], "delta");
+        assert!(delta.get("board").is_none());
+    }
+
+    #[test]
+    fn latest_reflects_every_delta() {
+        let hub = Hub::new(16, Arc::new(Metrics::new()));
+        hub.publish_delta(&values(&[("a", 1), ("b", 2)]));
+        hub.publish_delta(&values(&[("b", 3)]));
+        let latest = json(&hub.latest_json());
+        assert_eq!(latest["seq"], 2);
+        assert_eq!(latest["board"], "disconnected");
+        assert_eq!(latest["values"], serde_json::json!({"a": 1, "b": 3}));
+    }
+
+    #[test]
+    fn history_is_bounded_and_resume_knows_when_it_is_too_late() {
+        let hub = Hub::new(4, Arc::new(Metrics::new()));
+        for i in 0..10 {
+            hub.publish_delta(&values(&[("a", i)]));
+        }
+        assert_eq!(
+            hub.events_since(6)
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect::<Vec<_>>(),
+            [7, 8, 9, 10]
+        );
+        assert_eq!(hub.events_since(10).unwrap().len(), 0);
+        assert!(hub.events_since(5).is_none(), "seq 6 has left the ring");
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_starts_from_its_snapshot() {
+        let hub = Hub::new(4, Arc::new(Metrics::new()));
+        hub.publish_delta(&values(&[("a", 1)]));
+        let mut sub = hub.subscribe();
+        hub.publish_delta(&values(&[("a", 2)]));
+        assert_eq!(sub.snapshot.seq, 1);
+        assert_eq!(json(&sub.snapshot.json)["values"]["a"], 1);
+        let next = sub.events.recv().await.unwrap();
+        assert_eq!(next.seq, 2);
+    }
+}

@@ -1,0 +1,117 @@
+//! Sources: where the board's lines come from.
+//!
+//! Every source runs as its own task and sends [`SourceEvent`]s down one
+//! channel to the pipeline. The channel closing is the end of the input.
+//! Sources frame their own byte streams (with the parser crate's bounded
+//! [`LineFramer`]) because only a source knows when its stream restarts
+//! mid-line, and a replay needs whole lines to pace them.
+//!
+//! - [`serial`]: a USB serial board (`serial:PATH[@BAUD]`, `auto`), reopened
+//!   whenever it goes away;
+//! - [`replay`]: a capture from a file or stdin, raw or timed;
+//! - [`demo`]: a simulated Esplora.
+
+pub mod demo;
+pub mod replay;
+pub mod serial;
+
+use anyhow::Context;
+use bytes::Bytes;
+use esplora_config::{InputSpec, ReplayRate};
+use esplora_parser::{LineError, LineFramer};
+use tokio::sync::mpsc;
+
+/// What a source tells the pipeline.
+#[derive(Debug)]
+pub enum SourceEvent {
+    /// A board (or a capture) started sending. `origin` names it for logs.
+    Connected { origin: String },
+    /// One line as sent, without its `\n`.
+    Line(Bytes),
+    /// A line the framer refused before it could be parsed.
+    Rejected(LineError),
+    /// The board went away; the source keeps trying to get it back.
+    Disconnected { reason: String },
+}
+
+/// The pipeline stopped listening; the source should stop too.
+#[derive(Debug)]
+pub struct Closed;
+
+/// A source, opened and ready to run.
+pub enum Source {
+    Serial(serial::Port),
+    Replay(replay::Replay),
+    Demo,
+}
+
+impl Source {
+    /// Opens what must exist at start-up (a capture file), so that a typo is
+    /// an error now rather than an empty pipeline later. Serial devices may
+    /// come and go, so they are only opened by [`Source::run`].
+    pub async fn open(spec: &InputSpec, rate: Option<ReplayRate>) -> anyhow::Result<Source> {
+        Ok(match spec {
+            InputSpec::Auto => Source::Serial(serial::Port::Auto),
+            InputSpec::Serial { path, baud } => Source::Serial(serial::Port::Path {
+                path: path.clone(),
+                baud: *baud,
+            }),
+            InputSpec::File(path) => {
+                let file = tokio::fs::File::open(path)
+                    .await
+                    .with_context(|| format!("cannot open the capture {}", path.display()))?;
+                Source::Replay(replay::Replay::new(
+                    Box::new(file),
+                    path.display().to_string(),
+                    rate,
+                ))
+            }
+            InputSpec::Stdin => Source::Replay(replay::Replay::new(
+                Box::new(tokio::io::stdin()),
+                "stdin".to_owned(),
+                rate,
+            )),
+            InputSpec::Demo => Source::Demo,
+        })
+    }
+
+    /// Runs until the input ends or the pipeline stops listening.
+    pub async fn run(self, tx: mpsc::Sender<SourceEvent>) {
+        let result = match self {
+            Source::Serial(port) => serial::run(port, &tx).await,
+            Source::Replay(replay) => replay.run(&tx).await,
+            Source::Demo => demo::run(&tx).await,
+        };
+        if let Err(error) = result {
+            tracing::error!("the input failed: {error:#}");
+        }
+    }
+}
+
+/// Frames `bytes` and appends what came out to `out`, ready to send.
+fn frame(framer: &mut LineFramer, bytes: &[u8], out: &mut Vec<SourceEvent>) {
+    framer.push(bytes, |line| out.push(framed(line)));
+}
+
+/// Hands over what the framer still holds at the end of a stream.
+fn finish(framer: &mut LineFramer, out: &mut Vec<SourceEvent>) {
+    framer.finish(|line| out.push(framed(line)));
+}
+
+fn framed(line: Result<&[u8], LineError>) -> SourceEvent {
+    match line {
+        Ok(line) => SourceEvent::Line(Bytes::copy_from_slice(line)),
+        Err(error) => SourceEvent::Rejected(error),
+    }
+}
+
+/// Sends events in order; `Err` once the pipeline has gone.
+async fn send_all(
+    tx: &mpsc::Sender<SourceEvent>,
+    events: &mut Vec<SourceEvent>,
+) -> Result<(), Closed> {
+    for event in events.drain(..) {
+        tx.send(event).await.map_err(|_| Closed)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! The diff stage: which fields of a reading are worth publishing.
+//!
+//! A field is passed on when it moved by more than its deadband since the
+//! value last passed on, so a noisy sensor does not republish its jitter but
+//! a slow drift still shows up once it adds up. With deadband 0 every change
+//! goes through, which is what makes the final published state equal the
+//! last accepted line. The diff also names fields for JSON, interning each
+//! name once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use esplora_config::Names;
+
+use super::Values;
+
+/// Distinct fields a board may introduce. Keys come from the board, so
+/// without a cap a board sending random keys would grow the state forever.
+pub const MAX_FIELDS: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the line would raise the number of distinct fields above {MAX_FIELDS}")]
+pub struct TooManyFields;
+
+impl TooManyFields {
+    /// The metrics label, in the same vocabulary as the parser's reasons.
+    pub fn reason(&self) -> &'static str {
+        "too_many_fields"
+    }
+}
+
+struct Field {
+    key: Box<str>,
+    name: Arc<str>,
+    deadband: u64,
+    /// The value last passed on; `None` until the field is first seen.
+    passed: Option<i64>,
+}
+
+pub struct Diff {
+    fields: Vec<Field>,
+    names: Names,
+    deadbands: BTreeMap<String, u64>,
+}
+
+impl Diff {
+    /// `deadbands` is keyed by JSON name, as in the config's `[transform.deadband]`.
+    pub fn new(names: Names, deadbands: BTreeMap<String, u64>) -> Self {
+        Diff {
+            fields: Vec::new(),
+            names,
+            deadbands,
+        }
+    }
+
+    /// Adds to `changes` every field of the reading that moved by more than
+    /// its deadband. A reading that would bring in too many new fields is
+    /// refused whole, so that no half of it is published.
+    pub fn apply(
+        &mut self,
+        reading: &[(&str, i64)],
+        changes: &mut Values,
+    ) -> Result<(), TooManyFields> {
+        let new = reading
+            .iter()
+            .filter(|(key, _)| self.position(key).is_none())
+            .count();
+        if self.fields.len() + new > MAX_FIELDS {
+            return Err(TooManyFields);
+        }
+        for &(key, value) in reading {
+            let index = match self.position(key) {
+                Some(index) => index,
+                None => self.add(key),
+            };
+            let field = &mut self.fields[index];
+            let moved = field
+                .passed
+                .is_none_or(|passed| passed.abs_diff(value) > field.deadband);
+            if moved {
+                field.passed = Some(value);
+                changes.set(&field.name, value);
+            }
+        }
+        Ok(())
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.fields.iter().position(|f| &*f.key == key)
+    }
+
+    fn add(&mut self, key: &str) -> usize {
+        let name = self.names.name_of(key);
+        self.fields.push(Field {
+            key: key.into(),
+            deadband: self.deadbands.get(name).copied().unwrap_or(0),
+            name: name.into(),
+            passed: None,
+        });
+        self.fields.len() - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diff(deadbands: &[(&str, u64)]) -> Diff {
+        let deadbands = deadbands.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        Diff::new(Names::default(), deadbands)
+    }
+
+    fn apply(diff: &mut Diff, reading: &[(&str, i64)]) -> String {
+        let mut changes = Values::new();
+        diff.apply(reading, &mut changes).unwrap();
+        serde_json::to_string(&changes).unwrap()
+    }
+
+    #[test]
+    fn names_fields_and_passes_only_changes() {
+        let mut d = diff(&[]);
+        assert_eq!(
+            apply(&mut d, &[("s", 1), ("x", 2), ("q", 3)]),
+            r#"{"slider":1,"accel_x":2,"q":3}"#
+        );
+        assert_eq!(
+            apply(&mut d, &[("s", 1), ("x", 5), ("q", 3)]),
+            r#"{"accel_x":5}"#
+        );
+        assert_eq!(apply(&mut d, &[("s", 1), ("x", 5), ("q", 3)]), "{}");
+    }
+
+    #[test]
+    fn deadband_holds_back_jitter_but_not_drift() {
+        let mut d = diff(&[("accel_x", 2)]);
+        assert_eq!(apply(&mut d, &[("x", 10)]), r#"{"accel_x":10}"#);
+        assert_eq!(apply(&mut d, &[("x", 12)]), "{}");
+        assert_eq!(apply(&mut d, &[("x", 8)]), "{}");
+        // Measured from 10, the value last passed on, not from 8.
+        assert_eq!(apply(&mut d, &[("x", 13)]), r#"{"accel_x":13}"#);
+        assert_eq!(
+            apply(&mut d, &[("x", i64::MIN)]),
+            r#"{"accel_x":-9223372036854775808}"#
+        );
+    }
+
+    #[test]
+    fn too_many_fields_refuses_the_whole_line() {
+        let mut d = diff(&[]);
+        let keys: Vec<String> = (0..MAX_FIELDS).map(|i| format!("k{i}")).collect();
+        let full: Vec<(&str, i64)> = keys.iter().map(|k| (k.as_str(), 1)).collect();
+        apply(&mut d, &full);
+        let mut changes = Values::new();
+        assert_eq!(
+            d.apply(&[("k0", 2), ("extra", 1)], &mut changes),
+            Err(TooManyFields)
+        );
+        assert!(changes.is_empty());
+        assert_eq!(apply(&mut d, &[("k0", 2)]), r#"{"k0":2}"#);
+    }
+}

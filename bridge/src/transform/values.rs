@@ -1,0 +1,88 @@
+//! [`Values`]: named readings, as they travel from the transforms to the hub.
+
+use std::sync::Arc;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+/// Field name → value, in the order the fields first appeared.
+///
+/// A board sends about a dozen fields, so a vector with a linear search beats
+/// a map here, and it keeps the board's field order in the JSON for free.
+/// Names are shared `Arc<str>`s: the diff interns each one once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Values(Vec<(Arc<str>, i64)>);
+
+impl Values {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets one field, replacing its old value or appending it.
+    pub fn set(&mut self, name: &Arc<str>, value: i64) {
+        match self.0.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((Arc::clone(name), value)),
+        }
+    }
+
+    /// Applies every field of `other` on top of these.
+    pub fn merge(&mut self, other: &Values) {
+        for (name, value) in &other.0 {
+            self.set(name, *value);
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<i64> {
+        self.0.iter().find(|(n, _)| &**n == name).map(|(_, v)| *v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.0.iter().map(|(n, v)| (&**n, *v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl Serialize for Values {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(&**name, value)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_replaces_in_place_and_merge_overlays() {
+        let (a, b, c): (Arc<str>, Arc<str>, Arc<str>) = ("a".into(), "b".into(), "c".into());
+        let mut values = Values::new();
+        values.set(&a, 1);
+        values.set(&b, 2);
+        values.set(&a, 3);
+        let mut later = Values::new();
+        later.set(&c, 4);
+        later.set(&b, 5);
+        values.merge(&later);
+        assert_eq!(
+            serde_json::to_string(&values).unwrap(),
+            r#"{"a":3,"b":5,"c":4}"#
+        );
+        assert_eq!(values.get("b"), Some(5));
+        assert_eq!(values.get("zz"), None);
+    }
+}
