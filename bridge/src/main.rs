@@ -1,6 +1,7 @@
 //! The `esplora-bridge` binary: parse the command line, load the config,
 //! start logging, and hand over to the daemon or a subcommand.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
