@@ -52,11 +52,13 @@ fn fail(error: &anyhow::Error) -> ExitCode {
 }
 
 /// Logs go to stderr, where journald picks them up; `RUST_LOG` filters them.
+/// Colours only on a terminal: in the journal they would be noise.
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
