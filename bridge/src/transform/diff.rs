@@ -39,6 +39,10 @@ struct Field {
 
 pub struct Diff {
     fields: Vec<Field>,
+    /// Whether every field has a name of its own. Two keys can share a name
+    /// (a board key `slider` beside `s`, which is published as `slider`);
+    /// until that happens, a line's changes need no search for duplicates.
+    names_unique: bool,
     names: Names,
     deadbands: BTreeMap<String, u64>,
 }
@@ -48,6 +52,7 @@ impl Diff {
     pub fn new(names: Names, deadbands: BTreeMap<String, u64>) -> Self {
         Diff {
             fields: Vec::new(),
+            names_unique: true,
             names,
             deadbands,
         }
@@ -93,7 +98,11 @@ impl Diff {
                 .is_none_or(|passed| passed.abs_diff(value) > field.deadband);
             if moved {
                 field.passed = Some(value);
-                changes.set(&field.name, value);
+                if self.names_unique {
+                    changes.push_new(&field.name, value);
+                } else {
+                    changes.set(&field.name, value);
+                }
             }
         }
         Ok(())
@@ -105,6 +114,7 @@ impl Diff {
 
     fn add(&mut self, key: &str) -> usize {
         let name = self.names.name_of(key);
+        self.names_unique &= self.fields.iter().all(|field| &*field.name != name);
         self.fields.push(Field {
             key: key.into(),
             deadband: self.deadbands.get(name).copied().unwrap_or(0),
@@ -156,6 +166,14 @@ mod tests {
             apply(&mut d, &[("x", i64::MIN)]),
             r#"{"accel_x":-9223372036854775808}"#
         );
+    }
+
+    #[test]
+    fn two_keys_with_one_name_publish_it_once() {
+        let mut d = diff(&[]);
+        assert_eq!(apply(&mut d, &[("s", 1)]), r#"{"slider":1}"#);
+        // The board's own key `slider` is published as `slider` too.
+        assert_eq!(apply(&mut d, &[("s", 2), ("slider", 3)]), r#"{"slider":3}"#);
     }
 
     #[test]

@@ -25,6 +25,13 @@ impl Values {
         }
     }
 
+    /// Appends a field that is known not to be here yet: the diff's fast
+    /// path, which knows every name it emits is distinct.
+    pub(super) fn push_new(&mut self, name: &Arc<str>, value: i64) {
+        debug_assert!(self.get(name).is_none(), "{name} is already set");
+        self.0.push((Arc::clone(name), value));
+    }
+
     /// Applies every field of `other` on top of these.
     pub fn merge(&mut self, other: &Values) {
         for (name, value) in &other.0 {
