@@ -157,7 +157,7 @@ fn build_deb(out: &Path) -> PathBuf {
                 "--profile",
                 "dev",
             ])
-            .args(["--fast", "--output"])
+            .args(["--no-dbgsym", "--fast", "--output"])
             .arg(out),
         "cargo install cargo-deb --locked",
     );

@@ -47,14 +47,15 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
             }
         };
         let shutdown = state.shutdown.clone();
-        let state = Arc::clone(&state);
-        shutdown.clone().spawn(async move {
-            let service = service_fn(move |request| router::route(request, Arc::clone(&state)));
+        let handlers = Arc::clone(&state);
+        state.shutdown.spawn(async move {
+            let service = service_fn(move |request| router::route(request, Arc::clone(&handlers)));
             let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,
                 () = shutdown.cancelled() => {
+                    // Answers the request in flight, if any, then closes.
                     connection.as_mut().graceful_shutdown();
                     connection.await
                 }
