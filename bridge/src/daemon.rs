@@ -60,7 +60,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     service.ready();
 
     let signal = tokio::select! {
-        _ = &mut pipeline => None,
+        // A panic in the pipeline is an exit 1, which systemd restarts.
+        ended = &mut pipeline => {
+            ended.context("the pipeline failed")?;
+            None
+        }
         signal = signals.recv() => Some(signal),
     };
     let why = match signal {
