@@ -15,8 +15,12 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use esplora_config::{Config, InputSpec, LogFormat, ReplayRate};
 
+/// Reads the line stream of an Arduino Esplora on a USB serial port (or a
+/// recorded capture, or a built-in demo board), drops what did not change,
+/// limits how often it publishes, and serves the result over HTTP to local
+/// clients and, when configured, to a Pusher-compatible relay.
 #[derive(Debug, Parser)]
-#[command(name = "esplora-bridge", version, about, long_about = None)]
+#[command(name = "esplora-bridge", version, about, long_about)]
 pub struct Cli {
     /// The TOML config file.
     #[arg(
@@ -89,6 +93,13 @@ pub enum Command {
         /// Pace of a file:/- input, as for the daemon.
         #[arg(long, value_name = "HZ|max")]
         replay_rate: Option<ReplayRate>,
+    },
+    /// Write the man pages and shell completions, for packaging.
+    #[command(hide = true)]
+    Generate {
+        /// The directory to write them under (man/ and completions/).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
 }
 

@@ -1,19 +1,22 @@
 //! The daemon: every part started, wired together, and run until the input
-//! ends (with `--exit-at-eof`) or SIGINT/SIGTERM arrives.
+//! ends (with `--exit-at-eof`) or SIGINT/SIGTERM arrives; then shut down in
+//! order (see [`crate::shutdown`]), each step bounded in time.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use esplora_config::Config;
 use tokio::net::TcpListener;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::http::{self, AppState};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use crate::service::Service;
+use crate::shutdown::{Shutdown, Signals};
 use crate::source::Source;
 
 /// Lines in flight between a source and the pipeline: enough to ride out a
@@ -21,14 +24,23 @@ use crate::source::Source;
 /// the source instead of buffering without bound.
 const SOURCE_QUEUE: usize = 1024;
 
+/// How long the pipeline gets, once the input is stopped, to publish what it
+/// had already been sent (a full queue takes milliseconds).
+const DRAIN: Duration = Duration::from_secs(1);
+/// How long sinks and HTTP connections then get to finish. With [`DRAIN`],
+/// the daemon exits within 3 s of a signal even when something hangs, well
+/// inside systemd's stop timeout.
+const GRACE: Duration = Duration::from_secs(2);
+
 pub async fn run(config: Config) -> anyhow::Result<()> {
     // Everything that can fail on a typo fails here, before anything runs.
     let source = Source::open(&config.input.spec, config.input.replay_rate).await?;
     let listener = TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.http.listen))?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;
+    let mut signals = Signals::new()?;
+    let mut service = Service::from_env();
+    let shutdown = Shutdown::new();
 
     let metrics = Arc::new(Metrics::new());
     let hub = Arc::new(Hub::new(config.http.history, Arc::clone(&metrics)));
@@ -36,34 +48,47 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         hub: Arc::clone(&hub),
         metrics: Arc::clone(&metrics),
+        shutdown: shutdown.clone(),
     });
-    tokio::spawn(http::serve(listener, state));
+    shutdown.spawn(http::serve(listener, state));
 
     let (tx, rx) = mpsc::channel(SOURCE_QUEUE);
-    tokio::spawn(source.run(tx));
-    let pipeline = Pipeline::new(&config, hub, metrics).run(rx);
+    let source = tokio::spawn(source.run(tx));
+    let mut pipeline = Pipeline::new(&config, hub, metrics);
+    service.watch(&mut pipeline);
+    let mut pipeline = tokio::spawn(pipeline.run(rx));
+    service.ready();
 
-    let stop = async {
-        tokio::select! {
-            _ = terminate.recv() => "SIGTERM",
-            _ = interrupt.recv() => "SIGINT",
+    let signal = tokio::select! {
+        // A panic in the pipeline is an exit 1, which systemd restarts.
+        ended = &mut pipeline => {
+            ended.context("the pipeline failed")?;
+            None
+        }
+        signal = signals.recv() => Some(signal),
+    };
+    let why = match signal {
+        Some(signal) => signal,
+        None if config.input.exit_at_eof => "the input has ended",
+        None => {
+            info!("the input has ended; still serving the last state");
+            signals.recv().await
         }
     };
-    tokio::pin!(stop);
-    tokio::select! {
-        () = pipeline => {
-            if config.input.exit_at_eof {
-                info!("the input has ended; exiting");
-                return Ok(());
-            }
-            info!("the input has ended; still serving the last state");
-        }
-        signal = &mut stop => {
-            info!("{signal}: shutting down");
-            return Ok(());
-        }
+    info!("{why}: shutting down");
+    let started = Instant::now();
+    service.stopping(why);
+
+    // Stop taking input: with the source gone, the pipeline publishes what
+    // is still queued for it and ends.
+    source.abort();
+    if !pipeline.is_finished() && tokio::time::timeout(DRAIN, pipeline).await.is_err() {
+        warn!("the pipeline did not finish within {DRAIN:?}; dropping what it held");
     }
-    let signal = stop.await;
-    info!("{signal}: shutting down");
+    let unfinished = shutdown.finish(GRACE).await;
+    if unfinished > 0 {
+        warn!("{unfinished} connections or sinks did not finish within {GRACE:?}; closing them");
+    }
+    info!(took_ms = started.elapsed().as_millis(), "shut down");
     Ok(())
 }

@@ -23,16 +23,25 @@
 //! - [`http`]: the local HTTP server and its routes.
 //! - [`metrics`]: the counters behind `GET /metrics`.
 //! - [`record`]: the `record` subcommand.
+//! - [`generate`]: the shell completions and man pages, written from the
+//!   command line's definition for packaging.
+//! - [`service`]: the `sd_notify` protocol: readiness, status, and the
+//!   watchdog fed by the pipeline's heartbeat.
+//! - [`shutdown`]: the signals, and the bounded wait for connections and
+//!   sinks to finish.
 //! - [`daemon`]: wires the parts together and runs them until the input
 //!   ends or a signal arrives.
 
 pub mod capture;
 pub mod cli;
 pub mod daemon;
+pub mod generate;
 pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod pipeline;
 pub mod record;
+pub mod service;
+pub mod shutdown;
 pub mod source;
 pub mod transform;

@@ -6,26 +6,45 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use esplora_bridge::cli::{Cli, Command, read_config};
-use esplora_bridge::{daemon, record};
+use esplora_bridge::{daemon, generate, record};
 use esplora_config::LogFormat;
+use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::CheckConfig { file }) = &cli.command {
-        return match read_config(file) {
-            Ok(_) => {
-                println!("{}: ok", file.display());
-                ExitCode::SUCCESS
-            }
-            Err(error) => fail(&error),
-        };
+    match &cli.command {
+        Some(Command::CheckConfig { file }) => {
+            return match read_config(file) {
+                Ok(_) => {
+                    println!("{}: ok", file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error),
+            };
+        }
+        Some(Command::Generate { out }) => {
+            return match generate::run(out) {
+                Ok(written) => {
+                    for path in written {
+                        println!("{}", path.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error),
+            };
+        }
+        _ => {}
     }
     let config = match cli.load() {
         Ok(config) => config,
         Err(error) => return fail(&error),
     };
     init_logging(config.log.format);
+    match &cli.config {
+        Some(path) => info!(path = %path.display(), "config loaded"),
+        None => info!("no config file given; using the defaults"),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&error.into()),
@@ -40,6 +59,10 @@ fn main() -> ExitCode {
             _ => daemon::run(config).await,
         }
     });
+    // Whatever had to finish was awaited above. What may be left is a read
+    // of stdin blocked in the kernel, which nothing can cancel: waiting for
+    // it would hold the exit until the next line arrives.
+    runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error),

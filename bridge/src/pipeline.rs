@@ -5,13 +5,18 @@
 //! the next source event, the throttle's pending delta falling due, and the
 //! keyframe timer. Before a status change, and at the end of the input, the
 //! throttle is flushed first, so that nothing accepted is ever left unsent.
+//!
+//! Whoever supervises the daemon (systemd, through [`crate::service`]) can
+//! watch the pipeline from outside without a lock: a [`Heartbeat`] that the
+//! loop bumps on every turn, and the [`InputState`] on a `watch` channel.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use esplora_config::Config;
-use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::debug;
 
 use crate::hub::{Board, Hub};
@@ -22,6 +27,38 @@ use crate::transform::diff::Diff;
 use crate::transform::parse::Parse;
 use crate::transform::throttle::Throttle;
 
+/// Proof that the pipeline's loop is still turning: a counter bumped on
+/// every turn. Once [`Pipeline::heartbeat`] has been asked for one, a timer
+/// makes the loop turn even when no input comes, so the counter stands
+/// still only when the loop itself is stuck.
+#[derive(Clone, Default)]
+pub struct Heartbeat(Arc<AtomicU64>);
+
+impl Heartbeat {
+    /// Turns of the loop so far. Only changes matter, never the value.
+    pub fn beats(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn beat(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The input as the pipeline last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputState {
+    /// Nothing has connected yet.
+    Waiting,
+    /// A board (or a replay) is sending; `origin` names it: the device
+    /// path, the capture file, `demo board`.
+    Connected { origin: String },
+    /// It went away; a serial source keeps trying to get it back.
+    Disconnected { origin: String, reason: String },
+    /// Every source has hung up: the pipeline has stopped, for good.
+    Ended,
+}
+
 pub struct Pipeline {
     parse: Parse,
     diff: Diff,
@@ -31,6 +68,11 @@ pub struct Pipeline {
     changes: Values,
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
+    heartbeat: Heartbeat,
+    /// How often the loop turns on its own, for the heartbeat; `None` until
+    /// someone watches the heartbeat, so that an unwatched pipeline idles.
+    beat_every: Option<Duration>,
+    input: watch::Sender<InputState>,
 }
 
 impl Pipeline {
@@ -43,14 +85,35 @@ impl Pipeline {
             changes: Values::new(),
             hub,
             metrics,
+            heartbeat: Heartbeat::default(),
+            beat_every: None,
+            input: watch::Sender::new(InputState::Waiting),
         }
+    }
+
+    /// The pipeline's heartbeat; from now on the loop turns at least
+    /// `every`, input or not.
+    pub fn heartbeat(&mut self, every: Duration) -> Heartbeat {
+        self.beat_every = Some(every);
+        self.heartbeat.clone()
+    }
+
+    /// The input's state, updated as sources connect and go away.
+    pub fn input_state(&self) -> watch::Receiver<InputState> {
+        self.input.subscribe()
     }
 
     /// Runs until every source has hung up, then publishes what is pending.
     pub async fn run(mut self, mut events: mpsc::Receiver<SourceEvent>) {
         let mut keyframes = tokio::time::interval_at(Instant::now() + self.keyframe, self.keyframe);
         keyframes.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut beats = self.beat_every.map(|every| {
+            let mut beats = tokio::time::interval(every);
+            beats.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            beats
+        });
         loop {
+            self.heartbeat.beat();
             let due = self.throttle.due();
             tokio::select! {
                 event = events.recv() => match event {
@@ -59,9 +122,11 @@ impl Pipeline {
                 },
                 () = sleep_until(due), if due.is_some() => self.flush(),
                 _ = keyframes.tick() => self.hub.publish_snapshot(),
+                () = tick(&mut beats), if beats.is_some() => {}
             }
         }
         self.flush();
+        self.input.send_replace(InputState::Ended);
         debug!("the input has ended");
     }
 
@@ -82,15 +147,22 @@ impl Pipeline {
                 }
             }
             SourceEvent::Rejected(error) => self.parse.reject(error.reason(), &error, None),
-            SourceEvent::Connected { .. } => {
+            SourceEvent::Connected { origin } => {
                 self.parse.reset();
                 self.metrics.board_connected(true);
                 self.hub.set_board(Board::Connected);
+                self.input.send_replace(InputState::Connected { origin });
             }
-            SourceEvent::Disconnected { .. } => {
+            SourceEvent::Disconnected { reason } => {
                 self.flush();
                 self.metrics.board_connected(false);
                 self.hub.set_board(Board::Disconnected);
+                let origin = match &*self.input.borrow() {
+                    InputState::Connected { origin } => origin.clone(),
+                    _ => String::new(),
+                };
+                self.input
+                    .send_replace(InputState::Disconnected { origin, reason });
             }
         }
     }
@@ -105,5 +177,11 @@ impl Pipeline {
 async fn sleep_until(due: Option<std::time::Instant>) {
     if let Some(due) = due {
         tokio::time::sleep_until(due.into()).await;
+    }
+}
+
+async fn tick(interval: &mut Option<Interval>) {
+    if let Some(interval) = interval {
+        interval.tick().await;
     }
 }

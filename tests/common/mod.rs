@@ -3,6 +3,8 @@
 //! real sockets.
 #![allow(dead_code)] // Each test binary uses its own part of the harness.
 
+pub mod pty;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -10,6 +12,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use serde_json::Value;
 
 /// How long any single wait in a test may take before it fails.
@@ -210,6 +214,29 @@ impl Daemon {
                 "the daemon did not exit within {WAIT:?}"
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `signal` and waits at most `limit` for the daemon to exit;
+    /// gives its status and how long it took.
+    pub fn stop(&mut self, signal: Signal, limit: Duration) -> (ExitStatus, Duration) {
+        let pid = Pid::from_raw(i32::try_from(self.pid()).expect("a pid fits an i32"));
+        let sent = Instant::now();
+        kill(pid, signal).expect("the daemon should be signalled");
+        loop {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .expect("the daemon's status should be readable")
+            {
+                return (status, sent.elapsed());
+            }
+            assert!(
+                sent.elapsed() < limit,
+                "the daemon did not exit within {limit:?} of {signal}; its log: {:?}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }

@@ -2,6 +2,12 @@
 //!
 //! [`router`] maps each request to its handler; the handlers only read from
 //! the [`Hub`] and the [`Metrics`], so a client can never slow the pipeline.
+//!
+//! On shutdown the server stops accepting, and every connection finishes
+//! the response in flight, then closes (an idle keep-alive connection closes
+//! at once). A response that streams (SSE, a long poll) has to end itself
+//! when [`Shutdown::cancelled`] completes; whatever is still open when the
+//! grace period is over is dropped.
 
 mod router;
 
@@ -15,17 +21,23 @@ use tracing::debug;
 
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
 
 /// What every handler may read.
 pub struct AppState {
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
+    pub shutdown: Shutdown,
 }
 
-/// Accepts connections until the task is dropped.
+/// Accepts connections until shutdown.
 pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = state.shutdown.cancelled() => return,
+        };
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
                 // Typically EMFILE: back off briefly instead of spinning.
@@ -34,13 +46,21 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
                 continue;
             }
         };
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| router::route(request, Arc::clone(&state)));
-            if let Err(error) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+        let shutdown = state.shutdown.clone();
+        let handlers = Arc::clone(&state);
+        state.shutdown.spawn(async move {
+            let service = service_fn(move |request| router::route(request, Arc::clone(&handlers)));
+            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = shutdown.cancelled() => {
+                    // Answers the request in flight, if any, then closes.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result {
                 debug!(%peer, "connection ended with an error: {error}");
             }
         });
