@@ -4,48 +4,9 @@
 
 mod common;
 
-use std::fs::File;
-use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
-use common::Daemon;
-use nix::fcntl::{FcntlArg, FdFlag, fcntl};
-use nix::pty::openpty;
-
-/// A pseudo terminal whose slave is reachable at `link`, like a udev symlink.
-struct Board {
-    master: File,
-}
-
-impl Board {
-    fn plug_in(link: &Path) -> Board {
-        let pty = openpty(None, None).expect("a pseudo terminal should open");
-        // Else the daemon, spawned later, would inherit the master and keep
-        // the terminal alive after we close it.
-        for fd in [&pty.master, &pty.slave] {
-            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).unwrap();
-        }
-        let slave = nix::unistd::ttyname(&pty.slave).expect("the slave should have a name");
-        let _ = std::fs::remove_file(link);
-        std::os::unix::fs::symlink(&slave, link).unwrap();
-        // The slave stays open in the daemon; ours is not needed.
-        drop(pty.slave);
-        Board {
-            master: File::from(pty.master),
-        }
-    }
-
-    fn send(&mut self, lines: &str) {
-        self.master.write_all(lines.as_bytes()).unwrap();
-        self.master.flush().unwrap();
-    }
-
-    fn unplug(self, link: &Path) {
-        std::fs::remove_file(link).unwrap();
-        drop(self.master);
-    }
-}
+use common::{Board, Daemon};
 
 async fn wait_board(daemon: &Daemon, state: &str) {
     daemon

@@ -2,6 +2,7 @@
 //! ends (with `--exit-at-eof`) or SIGINT/SIGTERM arrives.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use esplora_config::Config;
@@ -10,6 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tracing::info;
 
+use crate::command::Commands;
 use crate::http::{self, AppState};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -33,14 +35,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let hub = Arc::new(Hub::new(config.http.history, Arc::clone(&metrics)));
     info!(input = %config.input.spec, "listening on http://{}", listener.local_addr()?);
+    let (commands, inbox) = Commands::new(config.commands.enabled, source.is_serial());
     let state = Arc::new(AppState {
         hub: Arc::clone(&hub),
         metrics: Arc::clone(&metrics),
+        commands,
+        keepalive: Duration::from_secs(config.http.keepalive_secs),
     });
     tokio::spawn(http::serve(listener, state));
 
     let (tx, rx) = mpsc::channel(SOURCE_QUEUE);
-    tokio::spawn(source.run(tx));
+    tokio::spawn(source.run(tx, inbox));
     let pipeline = Pipeline::new(&config, hub, metrics).run(rx);
 
     let stop = async {

@@ -3,14 +3,19 @@
 //! real sockets.
 #![allow(dead_code)] // Each test binary uses its own part of the harness.
 
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+use nix::pty::openpty;
 use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
 
 /// How long any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -40,6 +45,8 @@ pub struct Daemon {
     pub base: String,
     log: Arc<Mutex<Vec<String>>>,
     pub http: reqwest::Client,
+    /// The daemon's stdin, for a daemon started with [`Daemon::start_fed`].
+    stdin: Mutex<Option<ChildStdin>>,
 }
 
 impl Daemon {
@@ -113,6 +120,89 @@ impl Daemon {
             base: format!("http://{addr}"),
             log,
             http: reqwest::Client::new(),
+            stdin: Mutex::new(None),
+        }
+    }
+
+    /// As [`Daemon::start`], reading lines that the test sends with
+    /// [`Daemon::feed`] from stdin as fast as they come
+    /// (`--input - --replay-rate max` is added).
+    pub fn start_fed(args: &[&str]) -> Daemon {
+        let args = [args, &["--input", "-", "--replay-rate", "max"]].concat();
+        let mut daemon = Self::start_with(
+            &args,
+            |command| {
+                command.stdin(Stdio::piped());
+            },
+            None,
+        );
+        *daemon.stdin.get_mut().unwrap() = daemon.child.stdin.take();
+        daemon
+    }
+
+    /// Writes `lines` to the daemon's stdin (see [`Daemon::start_fed`]).
+    pub fn feed(&self, lines: &str) {
+        let mut stdin = self.stdin.lock().unwrap();
+        let pipe = stdin
+            .as_mut()
+            .expect("the daemon was started with start_fed");
+        pipe.write_all(lines.as_bytes())
+            .expect("the daemon should read its stdin");
+        pipe.flush().unwrap();
+    }
+
+    /// Closes the daemon's stdin: the end of its input.
+    pub fn end_input(&self) {
+        self.stdin.lock().unwrap().take();
+    }
+
+    /// The seq of the latest event, once the slider reads `slider`.
+    pub async fn wait_slider(&self, slider: i64) -> u64 {
+        self.wait_for(&format!("slider {slider}"), || async {
+            let latest = self.get_json("/api/latest").await;
+            (latest["values"]["slider"] == slider).then(|| latest["seq"].as_u64().unwrap())
+        })
+        .await
+    }
+
+    /// Waits until `metric` (a name with labels) reads `value`.
+    pub async fn wait_metric(&self, metric: &str, value: u64) {
+        self.wait_for(&format!("{metric} == {value}"), || async {
+            (self.metric(metric).await == value).then_some(())
+        })
+        .await;
+    }
+
+    /// A WebSocket to `path` (such as `/ws?since=3`).
+    pub async fn websocket(&self, path: &str) -> WebSocket {
+        let url = format!("{}{path}", self.base.replacen("http://", "ws://", 1));
+        let (socket, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("the WebSocket handshake should finish in time")
+            .expect("the WebSocket handshake should succeed");
+        assert_eq!(response.status(), 101);
+        WebSocket(socket)
+    }
+
+    /// An SSE stream from `/events`, with `last_event_id` sent if given.
+    pub async fn events(&self, last_event_id: Option<&str>) -> Sse {
+        let mut request = self.http.get(self.url("/events"));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request
+            .send()
+            .await
+            .expect("GET /events should be answered");
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/event-stream",
+            "SSE content type"
+        );
+        Sse {
+            body: Box::pin(response.bytes_stream()),
+            buffer: Vec::new(),
         }
     }
 
@@ -232,4 +322,209 @@ pub fn metric_sum(text: &str, prefix: &str) -> u64 {
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
+}
+
+/// A WebSocket client (tokio-tungstenite) with waits that fail clearly.
+pub struct WebSocket(
+    pub tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+);
+
+impl WebSocket {
+    /// The next message, pings and pongs included; `None` once closed.
+    pub async fn next_message(&mut self) -> Option<Message> {
+        match tokio::time::timeout(WAIT, self.0.next()).await {
+            Ok(Some(Ok(message))) => Some(message),
+            Ok(Some(Err(error))) => panic!("the WebSocket failed: {error}"),
+            Ok(None) => None,
+            Err(_) => panic!("no WebSocket message within {WAIT:?}"),
+        }
+    }
+
+    /// The next text frame, as JSON (control frames are skipped).
+    pub async fn next_json(&mut self) -> Value {
+        loop {
+            match self.next_message().await {
+                Some(Message::Text(text)) => {
+                    return serde_json::from_str(&text).expect("text frames are JSON");
+                }
+                Some(Message::Ping(_) | Message::Pong(_)) => {}
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next frame that is not an event (an ack or an error).
+    pub async fn next_reply(&mut self) -> Value {
+        loop {
+            let frame = self.next_json().await;
+            if !matches!(
+                frame["type"].as_str(),
+                Some("snapshot" | "delta" | "status")
+            ) {
+                return frame;
+            }
+        }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.0
+            .send(Message::text(text))
+            .await
+            .expect("the WebSocket should take a frame");
+    }
+}
+
+/// One Server-Sent Event, or a comment.
+#[derive(Debug, PartialEq)]
+pub enum SseItem {
+    Event {
+        id: Option<u64>,
+        event: String,
+        data: Value,
+    },
+    /// A block with no data: a comment (keep-alive) or a `retry:` hint.
+    Other(String),
+}
+
+/// An SSE stream read with reqwest, parsed as the HTML standard says.
+pub struct Sse {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: Vec<u8>,
+}
+
+impl Sse {
+    /// The next block, `None` when the stream ended.
+    pub async fn next_item(&mut self) -> Option<SseItem> {
+        loop {
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let block = String::from_utf8(block).expect("SSE is UTF-8");
+                return Some(parse_sse_block(block.trim_end()));
+            }
+            match tokio::time::timeout(WAIT, self.body.next()).await {
+                Ok(Some(Ok(chunk))) => self.buffer.extend_from_slice(&chunk),
+                Ok(Some(Err(error))) => panic!("the SSE stream failed: {error}"),
+                Ok(None) => return None,
+                Err(_) => panic!("nothing on the SSE stream within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// The next event (comments and hints are skipped): id, type, data.
+    pub async fn next_event(&mut self) -> (u64, String, Value) {
+        loop {
+            match self.next_item().await {
+                Some(SseItem::Event { id, event, data }) => {
+                    return (id.expect("every event has an id"), event, data);
+                }
+                Some(SseItem::Other(_)) => {}
+                None => panic!("the SSE stream ended"),
+            }
+        }
+    }
+}
+
+fn parse_sse_block(block: &str) -> SseItem {
+    let (mut id, mut event, mut data) = (None, String::from("message"), None::<String>);
+    for line in block.lines() {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "id" => id = Some(value.parse().expect("ids are seqs")),
+            "event" => event = value.to_owned(),
+            "data" => {
+                let data = data.get_or_insert_with(String::new);
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(value);
+            }
+            _ => {}
+        }
+    }
+    match data {
+        Some(data) => SseItem::Event {
+            id,
+            event,
+            data: serde_json::from_str(&data).expect("SSE data is JSON"),
+        },
+        None => SseItem::Other(block.to_owned()),
+    }
+}
+
+/// A pseudo terminal standing in for the board, its slave reachable at a
+/// symlink, as udev would make one.
+pub struct Board {
+    master: File,
+}
+
+impl Board {
+    pub fn plug_in(link: &Path) -> Board {
+        let pty = openpty(None, None).expect("a pseudo terminal should open");
+        // Else the daemon, spawned later, would inherit the master and keep
+        // the terminal alive after we close it.
+        for fd in [&pty.master, &pty.slave] {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).unwrap();
+        }
+        let slave = nix::unistd::ttyname(&pty.slave).expect("the slave should have a name");
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(&slave, link).unwrap();
+        // The slave stays open in the daemon; ours is not needed.
+        drop(pty.slave);
+        Board {
+            master: File::from(pty.master),
+        }
+    }
+
+    pub fn send(&mut self, lines: &str) {
+        self.master.write_all(lines.as_bytes()).unwrap();
+        self.master.flush().unwrap();
+    }
+
+    /// The next line the daemon wrote to the board, without its `\n`.
+    pub fn read_line(&mut self) -> String {
+        self.set_nonblocking(false);
+        let mut reader = self.master.try_clone().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = Vec::new();
+            let mut byte = [0u8];
+            while reader.read_exact(&mut byte).is_ok() && byte[0] != b'\n' {
+                line.push(byte[0]);
+            }
+            let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+        });
+        rx.recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("the daemon wrote no line to the board within {WAIT:?}"))
+    }
+
+    /// Whatever the daemon has written to the board and not yet been read.
+    pub fn pending(&mut self) -> Vec<u8> {
+        self.set_nonblocking(true);
+        let mut pending = Vec::new();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = self.master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            pending.extend_from_slice(&buf[..n]);
+        }
+        self.set_nonblocking(false);
+        pending
+    }
+
+    fn set_nonblocking(&self, on: bool) {
+        let flags = OFlag::from_bits_truncate(fcntl(&self.master, FcntlArg::F_GETFL).unwrap());
+        let flags = if on {
+            flags | OFlag::O_NONBLOCK
+        } else {
+            flags - OFlag::O_NONBLOCK
+        };
+        fcntl(&self.master, FcntlArg::F_SETFL(flags)).unwrap();
+    }
+
+    pub fn unplug(self, link: &Path) {
+        std::fs::remove_file(link).unwrap();
+        drop(self.master);
+    }
 }

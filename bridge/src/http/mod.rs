@@ -2,10 +2,20 @@
 //!
 //! [`router`] maps each request to its handler; the handlers only read from
 //! the [`Hub`] and the [`Metrics`], so a client can never slow the pipeline.
+//! The streaming transports each have a module: [`sse`], [`ws`] (which
+//! takes the connection over with an HTTP upgrade) and [`poll`]; both
+//! streams get their events through a [`feed`]. [`page`] serves the live
+//! page, built into the binary.
 
+mod feed;
+mod page;
+mod poll;
 mod router;
+mod sse;
+mod ws;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -13,6 +23,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::debug;
 
+use crate::command::Commands;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 
@@ -20,6 +31,10 @@ use crate::metrics::Metrics;
 pub struct AppState {
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
+    /// Where WebSocket clients' commands go.
+    pub commands: Commands,
+    /// How often idle streams are kept alive (`http.keepalive_secs`).
+    pub keepalive: Duration,
 }
 
 /// Accepts connections until the task is dropped.
@@ -39,6 +54,7 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
             let service = service_fn(move |request| router::route(request, Arc::clone(&state)));
             if let Err(error) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
                 .await
             {
                 debug!(%peer, "connection ended with an error: {error}");
