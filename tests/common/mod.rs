@@ -46,7 +46,7 @@ pub struct Daemon {
     log: Arc<Mutex<Vec<String>>>,
     pub http: reqwest::Client,
     /// The daemon's stdin, for a daemon started with [`Daemon::start_fed`].
-    stdin: Mutex<Option<ChildStdin>>,
+    stdin: Arc<Mutex<Option<ChildStdin>>>,
 }
 
 impl Daemon {
@@ -120,7 +120,7 @@ impl Daemon {
             base: format!("http://{addr}"),
             log,
             http: reqwest::Client::new(),
-            stdin: Mutex::new(None),
+            stdin: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -136,19 +136,20 @@ impl Daemon {
             },
             None,
         );
-        *daemon.stdin.get_mut().unwrap() = daemon.child.stdin.take();
+        *daemon.stdin.lock().unwrap() = daemon.child.stdin.take();
         daemon
     }
 
     /// Writes `lines` to the daemon's stdin (see [`Daemon::start_fed`]).
     pub fn feed(&self, lines: &str) {
-        let mut stdin = self.stdin.lock().unwrap();
-        let pipe = stdin
-            .as_mut()
-            .expect("the daemon was started with start_fed");
-        pipe.write_all(lines.as_bytes())
-            .expect("the daemon should read its stdin");
-        pipe.flush().unwrap();
+        write_lines(&self.stdin, lines.as_bytes());
+    }
+
+    /// As [`Daemon::feed`], from a thread, for more than a pipe holds:
+    /// the test's clients keep running meanwhile.
+    pub fn feed_in_background(&self, lines: String) -> std::thread::JoinHandle<()> {
+        let stdin = Arc::clone(&self.stdin);
+        std::thread::spawn(move || write_lines(&stdin, lines.as_bytes()))
     }
 
     /// Closes the daemon's stdin: the end of its input.
@@ -302,6 +303,16 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+fn write_lines(stdin: &Mutex<Option<ChildStdin>>, lines: &[u8]) {
+    let mut stdin = stdin.lock().unwrap();
+    let pipe = stdin
+        .as_mut()
+        .expect("the daemon was started with start_fed");
+    pipe.write_all(lines)
+        .expect("the daemon should read its stdin");
+    pipe.flush().unwrap();
 }
 
 impl Drop for Daemon {
