@@ -50,8 +50,8 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts the daemon with `args` (plus `--listen 127.0.0.1:0`) and waits
-    /// until it says where it listens.
+    /// Starts the daemon with `args` (plus `--listen 127.0.0.1:0` unless
+    /// they name an address) and waits until it says where it listens.
     pub fn start(args: &[&str]) -> Daemon {
         Self::start_with(args, |_| {}, None)
     }
@@ -64,9 +64,11 @@ impl Daemon {
         stdin: Option<Vec<u8>>,
     ) -> Daemon {
         let mut command = Command::new(binary());
+        command.args(args);
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
         command
-            .args(args)
-            .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(if stdin.is_some() {
