@@ -19,7 +19,7 @@ use hyper::{Request, Response};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
-use super::router::{Body, Query, bad_request, with_type};
+use super::router::{BadRequest, Body, Query, bad_request, with_type};
 use crate::hub::Event;
 
 const DEFAULT_TIMEOUT_SECS: u64 = 25;
@@ -31,13 +31,13 @@ pub async fn answer(request: &Request<Incoming>, state: &AppState) -> Response<B
         .and_then(|query| Ok((query.number("since")?, query.number("timeout")?)))
     {
         Ok(params) => params,
-        Err(response) => return response,
+        Err(bad) => return bad_request(bad),
     };
     let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT_SECS);
     if timeout > MAX_TIMEOUT_SECS {
-        return bad_request(format!(
+        return bad_request(BadRequest(format!(
             "bad query: timeout must be 0 to {MAX_TIMEOUT_SECS} seconds, got {timeout}\n"
-        ));
+        )));
     }
     let client = state.metrics.client_connected("poll");
     let mut follow = state.hub.follow(since);

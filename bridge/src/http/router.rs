@@ -51,25 +51,29 @@ pub async fn route(
     })
 }
 
+/// What a client got wrong in its request: answered with a 400 and this
+/// text by [`bad_request`].
+pub struct BadRequest(pub String);
+
 /// A request's query parameters, decoded. Parameters no handler asks for
 /// are ignored, as browsers and caches add their own.
 pub struct Query(Vec<(String, String)>);
 
 impl Query {
-    pub fn of(request: &Request<Incoming>) -> Result<Query, Response<Body>> {
+    pub fn of(request: &Request<Incoming>) -> Result<Query, BadRequest> {
         serde_urlencoded::from_str(request.uri().query().unwrap_or_default())
             .map(Query)
-            .map_err(|error| bad_request(format!("bad query: {error}\n")))
+            .map_err(|error| BadRequest(format!("bad query: {error}\n")))
     }
 
     /// Parameter `name` as a whole number, if given; a 400 naming it if it
     /// is not one.
-    pub fn number(&self, name: &str) -> Result<Option<u64>, Response<Body>> {
+    pub fn number(&self, name: &str) -> Result<Option<u64>, BadRequest> {
         let Some((_, text)) = self.0.iter().find(|(key, _)| key == name) else {
             return Ok(None);
         };
         text.parse().map(Some).map_err(|_| {
-            bad_request(format!(
+            BadRequest(format!(
                 "bad query: {name} must be a whole number, got {text:?}\n"
             ))
         })
@@ -93,7 +97,7 @@ pub fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     response
 }
 
-pub fn bad_request(text: String) -> Response<Body> {
+pub fn bad_request(BadRequest(text): BadRequest) -> Response<Body> {
     let mut response = with_type(text, "text/plain; charset=utf-8");
     *response.status_mut() = StatusCode::BAD_REQUEST;
     response

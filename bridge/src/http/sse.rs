@@ -24,7 +24,7 @@ use hyper::{Request, Response};
 
 use super::AppState;
 use super::feed::Feed;
-use super::router::{Body, bad_request};
+use super::router::{BadRequest, Body, bad_request};
 
 /// How long a browser waits before reconnecting, in ms.
 const RETRY_MS: u64 = 2000;
@@ -34,7 +34,7 @@ const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 pub fn stream(request: &Request<Incoming>, state: &AppState) -> Response<Body> {
     let since = match last_event_id(request) {
         Ok(since) => since,
-        Err(response) => return response,
+        Err(bad) => return bad_request(bad),
     };
     let feed = Feed::new(
         Arc::clone(&state.hub),
@@ -64,7 +64,7 @@ pub fn stream(request: &Request<Incoming>, state: &AppState) -> Response<Body> {
 
 /// The seq to resume after, from `Last-Event-ID`; a 400 if it is not one of
 /// ours.
-fn last_event_id(request: &Request<Incoming>) -> Result<Option<u64>, Response<Body>> {
+fn last_event_id(request: &Request<Incoming>) -> Result<Option<u64>, BadRequest> {
     let Some(value) = request.headers().get("last-event-id") else {
         return Ok(None);
     };
@@ -73,7 +73,7 @@ fn last_event_id(request: &Request<Incoming>) -> Result<Option<u64>, Response<Bo
         return Ok(None);
     }
     text.parse().map(Some).map_err(|_| {
-        bad_request(format!(
+        BadRequest(format!(
             "Last-Event-ID {value:?} is not an event id: expected a seq such as 42\n"
         ))
     })

@@ -45,7 +45,7 @@ use tracing::debug;
 
 use super::AppState;
 use super::feed::Feed;
-use super::router::{Body, Query, bad_request, plain};
+use super::router::{BadRequest, Body, Query, bad_request, plain};
 use crate::command::Command;
 
 /// The largest frame, or message, a client may send. Commands are tiny.
@@ -63,7 +63,7 @@ type Socket = WebSocketStream<TokioIo<Upgraded>>;
 pub fn upgrade(mut request: Request<Incoming>, state: Arc<AppState>) -> Response<Body> {
     let since = match Query::of(&request).and_then(|query| query.number("since")) {
         Ok(since) => since,
-        Err(response) => return response,
+        Err(bad) => return bad_request(bad),
     };
     let headers = request.headers();
     if !has_token(headers, &UPGRADE, "websocket") || !has_token(headers, &CONNECTION, "upgrade") {
@@ -77,7 +77,9 @@ pub fn upgrade(mut request: Request<Incoming>, state: Arc<AppState>) -> Response
         return upgrade_required("only WebSocket version 13 is spoken here\n");
     }
     let Some(key) = headers.get(SEC_WEBSOCKET_KEY) else {
-        return bad_request("the WebSocket handshake has no Sec-WebSocket-Key\n".to_owned());
+        return bad_request(BadRequest(
+            "the WebSocket handshake has no Sec-WebSocket-Key\n".to_owned(),
+        ));
     };
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut request);
