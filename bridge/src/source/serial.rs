@@ -10,9 +10,10 @@
 //! long as the daemon runs.
 //!
 //! Commands (see [`crate::command`]) are written by the same task, between
-//! reads: the stream is split into halves so that a `select!` can wait on
-//! the board and the command inbox at once. While no port is open they are
-//! refused, not kept: a tone played a minute late is worse than none. The
+//! reads, so the port keeps a single owner: a `select!` waits on the read
+//! half of the stream and on the command inbox at once, and writes to the
+//! write half. While no port is open commands are refused, not kept: a
+//! tone played a minute late is worse than none. The
 //! board answers each command with an `ok:` or `err:` line; those are logged
 //! here and never reach the parser, which would count them as bad readings.
 
