@@ -127,10 +127,19 @@ impl Daemon {
     }
 
     /// As [`Daemon::start`], reading lines that the test sends with
-    /// [`Daemon::feed`] from stdin as fast as they come
-    /// (`--input - --replay-rate max` is added).
+    /// [`Daemon::feed`] from stdin as fast as they come. Keyframes are put
+    /// an hour apart, so that only the test's lines make events
+    /// (`--input - --replay-rate max --keyframe-secs 3600` is added).
     pub fn start_fed(args: &[&str]) -> Daemon {
-        let args = [args, &["--input", "-", "--replay-rate", "max"]].concat();
+        let fed = [
+            "--input",
+            "-",
+            "--replay-rate",
+            "max",
+            "--keyframe-secs",
+            "3600",
+        ];
+        let args = [args, &fed].concat();
         let mut daemon = Self::start_with(
             &args,
             |command| {
