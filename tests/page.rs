@@ -175,21 +175,28 @@ async fn the_page_follows_the_board_live() {
     .await;
     assert_eq!(state["lit"], json!(["4"]), "the joystick's push switch");
 
-    // The slider's chart has been drawn.
-    let inked = browser
-        .execute(
-            r#"
-            const canvas = document.querySelector('[data-field="slider"] canvas');
-            const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-            let inked = 0;
-            for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) inked++;
-            return inked;
-            "#,
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert!(inked.as_u64().unwrap() > 100, "the slider chart is blank");
+    // The slider's chart is drawn on the next animation frames.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let inked = browser
+            .execute(
+                r#"
+                const canvas = document.querySelector('[data-field="slider"] canvas');
+                const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+                let inked = 0;
+                for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) inked++;
+                return inked;
+                "#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        if inked.as_u64().unwrap() > 100 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slider chart stayed blank");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     // The capture ends: the board is gone, the last values stay.
     daemon.end_input();

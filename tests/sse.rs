@@ -58,12 +58,12 @@ async fn a_new_client_gets_a_snapshot_then_deltas_and_resumes_exactly() {
         seq + 5,
         "then live events follow"
     );
-    assert!(
-        daemon
-            .metric("esplora_http_events_sent_total{transport=\"sse\"}")
-            .await
-            >= 7
-    );
+    // Three events on each stream (the first may have been handed more
+    // before its end was noticed).
+    let sent = daemon
+        .metric("esplora_http_events_sent_total{transport=\"sse\"}")
+        .await;
+    assert!(sent >= 6, "{sent} events counted as sent");
 }
 
 #[tokio::test]
