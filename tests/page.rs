@@ -8,15 +8,20 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use common::{Daemon, WAIT};
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use serde_json::{Value, json};
 
-/// A chromedriver on a port it picked itself; stopped when dropped.
+/// A chromedriver on a port it picked itself. It runs in a process group
+/// of its own, which the browsers it starts join, so that dropping it
+/// stops them all even when a failed test never closed its session.
 struct Chromedriver {
     child: Child,
     url: String,
@@ -26,6 +31,7 @@ impl Chromedriver {
     fn start() -> Chromedriver {
         let mut child = Command::new("chromedriver")
             .arg("--port=0")
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -66,6 +72,8 @@ impl Chromedriver {
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
+                "--disable-crash-reporter",
+                "--disable-breakpad",
                 "--no-first-run",
                 "--window-size=1280,900",
                 format!("--user-data-dir={}", profile.display()),
@@ -82,7 +90,9 @@ impl Chromedriver {
 
 impl Drop for Chromedriver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Ok(group) = i32::try_from(self.child.id()) {
+            let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+        }
         let _ = self.child.wait();
     }
 }
