@@ -72,8 +72,6 @@ impl Chromedriver {
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
-                "--disable-crash-reporter",
-                "--disable-breakpad",
                 "--no-first-run",
                 "--window-size=1280,900",
                 format!("--user-data-dir={}", profile.display()),

@@ -175,6 +175,7 @@ impl Client {
         let end = loop {
             let message = tokio::select! {
                 event = self.feed.next() => match event {
+                    // The hub's JSON is always UTF-8; checking it is cheap.
                     Some(event) => match Utf8Bytes::try_from(event.json.clone()) {
                         Ok(text) => Message::Text(text),
                         Err(_) => continue,
