@@ -73,6 +73,10 @@ pub struct Options {
     /// Log format on stderr: text or json.
     #[arg(long, env = "ESPLORA_BRIDGE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+
+    /// Let WebSocket clients set the board's LED and play tones.
+    #[arg(long, env = "ESPLORA_BRIDGE_ENABLE_COMMANDS")]
+    pub enable_commands: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +144,7 @@ impl Options {
         if let Some(format) = self.log_format {
             config.log.format = format;
         }
+        config.commands.enabled |= self.enable_commands;
     }
 }
 
@@ -173,6 +178,7 @@ mod tests {
             "--history",
             "7",
             "--exit-at-eof",
+            "--enable-commands",
         ])
         .unwrap();
         let mut config = Config::default();
@@ -180,6 +186,7 @@ mod tests {
         assert_eq!(config.input.spec, InputSpec::Demo);
         assert_eq!(config.http.history, 7);
         assert!(config.input.exit_at_eof);
+        assert!(config.commands.enabled);
         assert_eq!(config.http.listen, Config::default().http.listen);
     }
 

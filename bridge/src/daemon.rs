@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::command::Commands;
 use crate::http::{self, AppState};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -45,15 +46,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let hub = Arc::new(Hub::new(config.http.history, Arc::clone(&metrics)));
     info!(input = %config.input.spec, "listening on http://{}", listener.local_addr()?);
+    let (commands, inbox) = Commands::new(config.commands.enabled, source.is_serial());
     let state = Arc::new(AppState {
         hub: Arc::clone(&hub),
         metrics: Arc::clone(&metrics),
         shutdown: shutdown.clone(),
+        commands,
+        keepalive: Duration::from_secs(config.http.keepalive_secs),
     });
     shutdown.spawn(http::serve(listener, state));
 
     let (tx, rx) = mpsc::channel(SOURCE_QUEUE);
-    let source = tokio::spawn(source.run(tx));
+    let source = tokio::spawn(source.run(tx, inbox));
     let mut pipeline = Pipeline::new(&config, hub, metrics);
     service.watch(&mut pipeline);
     let mut pipeline = tokio::spawn(pipeline.run(rx));

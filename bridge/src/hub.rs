@@ -104,6 +104,27 @@ impl State {
         };
         to_json(&wire)
     }
+
+    /// The whole state as an event, with the seq of the last one published.
+    fn snapshot(&self) -> Arc<Event> {
+        Arc::new(Event {
+            seq: self.seq,
+            kind: EventKind::Snapshot,
+            json: self.encode(EventKind::Snapshot, self.seq, now_ms(), None),
+        })
+    }
+
+    fn since(&self, seq: u64) -> Option<Vec<Arc<Event>>> {
+        if seq >= self.seq {
+            return (seq == self.seq).then(Vec::new);
+        }
+        let oldest = self.history.front()?.seq;
+        if seq + 1 < oldest {
+            return None;
+        }
+        let skip = usize::try_from(seq + 1 - oldest).ok()?;
+        Some(self.history.iter().skip(skip).cloned().collect())
+    }
 }
 
 pub struct Hub {
@@ -117,6 +138,12 @@ pub struct Hub {
 /// receiver for every event after it.
 pub struct Subscription {
     pub snapshot: Arc<Event>,
+    pub events: broadcast::Receiver<Arc<Event>>,
+}
+
+/// What a streaming client is sent: `first`, then what `events` receives.
+pub struct Follow {
+    pub first: Vec<Arc<Event>>,
     pub events: broadcast::Receiver<Arc<Event>>,
 }
 
@@ -179,28 +206,31 @@ impl Hub {
     pub fn subscribe(&self) -> Subscription {
         let state = self.lock();
         Subscription {
-            snapshot: Arc::new(Event {
-                seq: state.seq,
-                kind: EventKind::Snapshot,
-                json: state.encode(EventKind::Snapshot, state.seq, now_ms(), None),
-            }),
+            snapshot: state.snapshot(),
+            events: self.tx.subscribe(),
+        }
+    }
+
+    /// Where a streaming client starts: after `since` when every event
+    /// after it is still in the history, else (and for a new client, with
+    /// no `since`) from a fresh snapshot. Taken under the one lock, so that
+    /// nothing is published between the events it starts with and the
+    /// receiver's first.
+    pub fn follow(&self, since: Option<u64>) -> Follow {
+        let state = self.lock();
+        Follow {
+            first: since
+                .and_then(|seq| state.since(seq))
+                .unwrap_or_else(|| vec![state.snapshot()]),
             events: self.tx.subscribe(),
         }
     }
 
     /// Every event after `seq`, or `None` when some of them have already
-    /// left the history (the caller then needs a fresh snapshot).
+    /// left the history, or `seq` was never published (a client of an
+    /// earlier run of the daemon): the caller then needs a fresh snapshot.
     pub fn events_since(&self, seq: u64) -> Option<Vec<Arc<Event>>> {
-        let state = self.lock();
-        if seq >= state.seq {
-            return Some(Vec::new());
-        }
-        let oldest = state.history.front()?.seq;
-        if seq + 1 < oldest {
-            return None;
-        }
-        let skip = usize::try_from(seq + 1 - oldest).ok()?;
-        Some(state.history.iter().skip(skip).cloned().collect())
+        self.lock().since(seq)
     }
 
     fn publish(&self, state: &mut MutexGuard<'_, State>, kind: EventKind, delta: Option<&Values>) {
@@ -303,6 +333,27 @@ mod tests {
         );
         assert_eq!(hub.events_since(10).unwrap().len(), 0);
         assert!(hub.events_since(5).is_none(), "seq 6 has left the ring");
+        assert!(hub.events_since(11).is_none(), "seq 11 was never published");
+    }
+
+    #[tokio::test]
+    async fn a_follower_resumes_while_it_can_and_else_starts_afresh() {
+        let hub = Hub::new(4, Arc::new(Metrics::new()));
+        for i in 0..6 {
+            hub.publish_delta(&values(&[("a", i)]));
+        }
+        let seqs = |follow: &Follow| follow.first.iter().map(|e| e.seq).collect::<Vec<_>>();
+        let mut resumed = hub.follow(Some(4));
+        assert_eq!(seqs(&resumed), [5, 6]);
+        assert_eq!(seqs(&hub.follow(Some(6))), [] as [u64; 0]);
+        for since in [None, Some(1), Some(7)] {
+            let fresh = hub.follow(since);
+            assert_eq!(seqs(&fresh), [6], "since {since:?}");
+            assert_eq!(fresh.first[0].kind, EventKind::Snapshot);
+            assert_eq!(json(&fresh.first[0].json)["values"]["a"], 5);
+        }
+        hub.publish_delta(&values(&[("a", 9)]));
+        assert_eq!(resumed.events.recv().await.unwrap().seq, 7);
     }
 
     #[tokio::test]

@@ -20,7 +20,10 @@
 //!   into the hub.
 //! - [`hub`]: the published state: sequence numbers, the history ring, and
 //!   fan-out of encoded events to every local client.
-//! - [`http`]: the local HTTP server and its routes.
+//! - [`http`]: the local HTTP server: its routes, the SSE, WebSocket and
+//!   long-poll transports, and the live page.
+//! - [`command`]: commands from WebSocket clients to the board (LED, tone),
+//!   validated, and carried back to the serial source.
 //! - [`metrics`]: the counters behind `GET /metrics`.
 //! - [`record`]: the `record` subcommand.
 //! - [`generate`]: the shell completions and man pages, written from the
@@ -34,6 +37,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod command;
 pub mod daemon;
 pub mod generate;
 pub mod http;

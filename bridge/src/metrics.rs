@@ -22,6 +22,22 @@ struct TypeLabel {
     r#type: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabel {
+    transport: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabel {
+    transport: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     lines_accepted: Counter,
@@ -30,6 +46,11 @@ pub struct Metrics {
     events_published: Family<TypeLabel, Counter>,
     board_connected: Gauge,
     board_connects: Counter,
+    clients: Family<TransportLabel, Gauge>,
+    events_sent: Family<TransportLabel, Counter>,
+    clients_resynced: Family<TransportLabel, Counter>,
+    clients_dropped: Family<DropLabel, Counter>,
+    commands: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -47,6 +68,11 @@ impl Metrics {
         let events_published = Family::default();
         let board_connected = Gauge::default();
         let board_connects = Counter::default();
+        let clients = Family::default();
+        let events_sent = Family::default();
+        let clients_resynced = Family::default();
+        let clients_dropped = Family::default();
+        let commands = Family::default();
         registry.register(
             "lines_accepted",
             "Lines parsed and accepted",
@@ -77,6 +103,31 @@ impl Metrics {
             "Times a board (or a replay) connected",
             board_connects.clone(),
         );
+        registry.register(
+            "http_clients",
+            "Local clients streaming (sse, ws) or waiting (poll), by transport",
+            clients.clone(),
+        );
+        registry.register(
+            "http_events_sent",
+            "Events handed to local clients, by transport",
+            events_sent.clone(),
+        );
+        registry.register(
+            "http_clients_resynced",
+            "Times a client fell behind and was sent a fresh snapshot instead, by transport",
+            clients_resynced.clone(),
+        );
+        registry.register(
+            "http_clients_dropped",
+            "Clients the server disconnected, by transport and reason",
+            clients_dropped.clone(),
+        );
+        registry.register(
+            "commands",
+            "Board commands from WebSocket clients, by outcome",
+            commands.clone(),
+        );
         Metrics {
             registry,
             lines_accepted,
@@ -85,6 +136,11 @@ impl Metrics {
             events_published,
             board_connected,
             board_connects,
+            clients,
+            events_sent,
+            clients_resynced,
+            clients_dropped,
+            commands,
         }
     }
 
@@ -117,11 +173,59 @@ impl Metrics {
         }
     }
 
+    /// A client of `transport` has connected; it counts as connected until
+    /// the returned handle is dropped.
+    pub fn client_connected(&self, transport: &'static str) -> ClientMetrics {
+        let label = TransportLabel { transport };
+        let connected = self.clients.get_or_create(&label).clone();
+        connected.inc();
+        ClientMetrics {
+            connected,
+            sent: self.events_sent.get_or_create(&label).clone(),
+            resynced: self.clients_resynced.get_or_create(&label).clone(),
+        }
+    }
+
+    pub fn client_dropped(&self, transport: &'static str, reason: &'static str) {
+        self.clients_dropped
+            .get_or_create(&DropLabel { transport, reason })
+            .inc();
+    }
+
+    /// A command's outcome: `sent`, `invalid`, or why it was refused.
+    pub fn command(&self, outcome: &'static str) {
+        self.commands.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// One connected client's counters, looked up once so that counting an event
+/// is a single atomic add.
+pub struct ClientMetrics {
+    connected: Gauge,
+    sent: Counter,
+    resynced: Counter,
+}
+
+impl ClientMetrics {
+    pub fn events_sent(&self, count: u64) {
+        self.sent.inc_by(count);
+    }
+
+    pub fn resynced(&self) {
+        self.resynced.inc();
+    }
+}
+
+impl Drop for ClientMetrics {
+    fn drop(&mut self) {
+        self.connected.dec();
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tracing::info;
 
 use crate::capture;
+use crate::command::Inbox;
 use crate::source::{Source, SourceEvent};
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -32,7 +33,7 @@ pub async fn run(spec: &InputSpec, rate: Option<ReplayRate>, output: &Path) -> a
     record.push(b'\n');
 
     let (tx, mut rx) = mpsc::channel(1024);
-    tokio::spawn(source.run(tx));
+    tokio::spawn(source.run(tx, Inbox::default()));
     let start = Instant::now();
     let mut progress = Progress::new(output);
     let mut ticks = tokio::time::interval(PROGRESS_EVERY);

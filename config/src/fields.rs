@@ -163,6 +163,14 @@ pub(crate) fn history<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usiz
     usize::try_from(events).map_err(de::Error::custom)
 }
 
+/// The upper bound of `http.keepalive_secs`: proxies and NAT boxes drop idle
+/// connections after a few minutes, so a longer interval keeps nothing alive.
+const MAX_KEEPALIVE_SECS: u64 = 3600;
+
+pub(crate) fn keepalive<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    integer(deserializer, 1..=MAX_KEEPALIVE_SECS)
+}
+
 pub(crate) fn rate_limit<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
     hertz(deserializer, true)
 }

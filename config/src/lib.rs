@@ -33,6 +33,7 @@
 //! [http]
 //! listen = "127.0.0.1:8080"  # IP:PORT
 //! history = 1024             # events kept for resume, 1..=1000000
+//! keepalive_secs = 15        # SSE comment / WebSocket ping interval, 1..=3600
 //!
 //! [transform]
 //! max_rate_hz = 50           # local publish rate limit, >= 0; 0 = no limit
@@ -55,6 +56,9 @@
 //!
 //! [log]
 //! format = "text"            # text | json
+//!
+//! [commands]
+//! enabled = false            # let WebSocket clients set the LED and play tones
 //! ```
 //!
 //! The fields of [`Config`] and its section structs document each key.
@@ -77,5 +81,6 @@ pub use error::{ConfigError, ValueError};
 pub use input::{InputSpec, ReplayRate};
 pub use names::Names;
 pub use schema::{
-    Config, HttpConfig, InputConfig, LogConfig, LogFormat, RelayConfig, TransformConfig,
+    CommandsConfig, Config, HttpConfig, InputConfig, LogConfig, LogFormat, RelayConfig,
+    TransformConfig,
 };

@@ -42,6 +42,8 @@ pub struct Config {
     pub relay: Option<RelayConfig>,
     /// `[log]`: how the daemon logs.
     pub log: LogConfig,
+    /// `[commands]`: whether WebSocket clients may send commands to the board.
+    pub commands: CommandsConfig,
 }
 
 /// `[input]`
@@ -73,6 +75,12 @@ pub struct HttpConfig {
     /// 1 000 000. Default 1024.
     #[serde(deserialize_with = "fields::history")]
     pub history: usize,
+    /// `keepalive_secs`: how often an idle stream is kept alive: an SSE
+    /// comment line, a WebSocket ping. A WebSocket peer that has sent nothing
+    /// (not even a pong) for two of these is dropped as dead. 1 to 3600;
+    /// default 15.
+    #[serde(deserialize_with = "fields::keepalive")]
+    pub keepalive_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -80,6 +88,7 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             history: 1024,
+            keepalive_secs: 15,
         }
     }
 }
@@ -189,6 +198,17 @@ impl fmt::Debug for RelayConfig {
             .field("daily_message_budget", &self.daily_message_budget)
             .finish()
     }
+}
+
+/// `[commands]`
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandsConfig {
+    /// `enabled`: whether a WebSocket client's `{"type":"command",...}`
+    /// frames (LED colour, tone) are written to a serial board. Anyone who
+    /// can reach the HTTP server can then make the board beep, so the
+    /// default is `false`, and such frames are answered with an error.
+    pub enabled: bool,
 }
 
 /// `[log]`

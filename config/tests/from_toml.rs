@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use esplora_config::{
-    Config, ConfigError, HttpConfig, InputConfig, InputSpec, LogConfig, LogFormat, Names,
-    RelayConfig, ReplayRate, TransformConfig,
+    CommandsConfig, Config, ConfigError, HttpConfig, InputConfig, InputSpec, LogConfig, LogFormat,
+    Names, RelayConfig, ReplayRate, TransformConfig,
 };
 
 const ORIGIN: &str = "/etc/esplora-bridge/config.toml";
@@ -50,6 +50,7 @@ exit_at_eof = true
 [http]
 listen = "0.0.0.0:9090"
 history = 4096
+keepalive_secs = 5
 
 [transform]
 max_rate_hz = 20.5
@@ -74,6 +75,9 @@ daily_message_budget = 200000
 
 [log]
 format = "json"
+
+[commands]
+enabled = true
 "#;
 
 #[test]
@@ -88,12 +92,14 @@ fn empty_file_gives_the_defaults() {
         "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
     );
     assert_eq!(config.http.history, 1024);
+    assert_eq!(config.http.keepalive_secs, 15);
     assert_eq!(config.transform.max_rate_hz, 50.0);
     assert_eq!(config.transform.keyframe_secs, 10);
     assert!(config.transform.deadband.is_empty());
     assert_eq!(config.names, Names::default());
     assert_eq!(config.relay, None);
     assert_eq!(config.log.format, LogFormat::Text);
+    assert!(!config.commands.enabled, "commands are off unless enabled");
     // Comments and empty sections are still "nothing set".
     assert_eq!(
         parse("# nothing\n[input]\n[http]\n").unwrap(),
@@ -116,6 +122,7 @@ fn full_example_parses_to_its_values() {
         http: HttpConfig {
             listen: "0.0.0.0:9090".parse().unwrap(),
             history: 4096,
+            keepalive_secs: 5,
         },
         transform: TransformConfig {
             max_rate_hz: 20.5,
@@ -137,6 +144,7 @@ fn full_example_parses_to_its_values() {
         log: LogConfig {
             format: LogFormat::Json,
         },
+        commands: CommandsConfig { enabled: true },
     };
     assert_eq!(config, expected);
     assert_eq!(config.names.name_of("s"), "slider");
@@ -215,6 +223,16 @@ fn unknown_top_level_section() {
     let (line, column, key, message) = error("[http]\nhistory = 5\n\n[bogus]\nx = 1\n");
     assert_eq!((line, column, key), (4, 2, named("bogus")));
     assert!(message.starts_with("unknown field `bogus`"), "{message}");
+}
+
+#[test]
+fn unknown_key_in_commands() {
+    let (line, column, key, message) = error("[commands]\nenabled = true\nrate = true\n");
+    assert_eq!((line, column, key), (3, 1, named("commands.rate")));
+    assert!(
+        message.starts_with("unknown field `rate`, expected `enabled`"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -381,6 +399,10 @@ fn bad_values_each_name_their_key() {
         ("[names]\nq = \"slider\"\n", "names.q", 2),
         ("[names]\nq = 3\n", "names.q", 2),
         ("[log]\nformat = \"yaml\"\n", "log.format", 2),
+        ("[http]\nkeepalive_secs = 0\n", "http.keepalive_secs", 2),
+        ("[http]\nkeepalive_secs = 3601\n", "http.keepalive_secs", 2),
+        ("[commands]\nenabled = \"yes\"\n", "commands.enabled", 2),
+        ("[commands]\nenabled = 1\n", "commands.enabled", 2),
         ("log.format = \"yaml\"\n", "log.format", 1),
         ("log = { format = \"yaml\" }\n", "log.format", 1),
         (

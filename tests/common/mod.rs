@@ -7,14 +7,16 @@ pub mod pty;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
 
 /// How long any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -44,11 +46,13 @@ pub struct Daemon {
     pub base: String,
     log: Arc<Mutex<Vec<String>>>,
     pub http: reqwest::Client,
+    /// The daemon's stdin, for a daemon started with [`Daemon::start_fed`].
+    stdin: Arc<Mutex<Option<ChildStdin>>>,
 }
 
 impl Daemon {
-    /// Starts the daemon with `args` (plus `--listen 127.0.0.1:0`) and waits
-    /// until it says where it listens.
+    /// Starts the daemon with `args` (plus `--listen 127.0.0.1:0` unless
+    /// they name an address) and waits until it says where it listens.
     pub fn start(args: &[&str]) -> Daemon {
         Self::start_with(args, |_| {}, None)
     }
@@ -61,9 +65,11 @@ impl Daemon {
         stdin: Option<Vec<u8>>,
     ) -> Daemon {
         let mut command = Command::new(binary());
+        command.args(args);
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
         command
-            .args(args)
-            .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(if stdin.is_some() {
@@ -117,6 +123,99 @@ impl Daemon {
             base: format!("http://{addr}"),
             log,
             http: reqwest::Client::new(),
+            stdin: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// As [`Daemon::start`], reading lines that the test sends with
+    /// [`Daemon::feed`] from stdin as fast as they come. Keyframes are put
+    /// an hour apart, so that only the test's lines make events
+    /// (`--input - --replay-rate max --keyframe-secs 3600` is added).
+    pub fn start_fed(args: &[&str]) -> Daemon {
+        let fed = [
+            "--input",
+            "-",
+            "--replay-rate",
+            "max",
+            "--keyframe-secs",
+            "3600",
+        ];
+        let args = [args, &fed].concat();
+        let mut daemon = Self::start_with(
+            &args,
+            |command| {
+                command.stdin(Stdio::piped());
+            },
+            None,
+        );
+        *daemon.stdin.lock().unwrap() = daemon.child.stdin.take();
+        daemon
+    }
+
+    /// Writes `lines` to the daemon's stdin (see [`Daemon::start_fed`]).
+    pub fn feed(&self, lines: &str) {
+        write_lines(&self.stdin, lines.as_bytes());
+    }
+
+    /// As [`Daemon::feed`], from a thread, for more than a pipe holds:
+    /// the test's clients keep running meanwhile.
+    pub fn feed_in_background(&self, lines: String) -> std::thread::JoinHandle<()> {
+        let stdin = Arc::clone(&self.stdin);
+        std::thread::spawn(move || write_lines(&stdin, lines.as_bytes()))
+    }
+
+    /// Closes the daemon's stdin: the end of its input.
+    pub fn end_input(&self) {
+        self.stdin.lock().unwrap().take();
+    }
+
+    /// The seq of the latest event, once the slider reads `slider`.
+    pub async fn wait_slider(&self, slider: i64) -> u64 {
+        self.wait_for(&format!("slider {slider}"), || async {
+            let latest = self.get_json("/api/latest").await;
+            (latest["values"]["slider"] == slider).then(|| latest["seq"].as_u64().unwrap())
+        })
+        .await
+    }
+
+    /// Waits until `metric` (a name with labels) reads `value`.
+    pub async fn wait_metric(&self, metric: &str, value: u64) {
+        self.wait_for(&format!("{metric} == {value}"), || async {
+            (self.metric(metric).await == value).then_some(())
+        })
+        .await;
+    }
+
+    /// A WebSocket to `path` (such as `/ws?since=3`).
+    pub async fn websocket(&self, path: &str) -> WebSocket {
+        let url = format!("{}{path}", self.base.replacen("http://", "ws://", 1));
+        let (socket, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("the WebSocket handshake should finish in time")
+            .expect("the WebSocket handshake should succeed");
+        assert_eq!(response.status(), 101);
+        WebSocket(socket)
+    }
+
+    /// An SSE stream from `/events`, with `last_event_id` sent if given.
+    pub async fn events(&self, last_event_id: Option<&str>) -> Sse {
+        let mut request = self.http.get(self.url("/events"));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request
+            .send()
+            .await
+            .expect("GET /events should be answered");
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/event-stream",
+            "SSE content type"
+        );
+        Sse {
+            body: Box::pin(response.bytes_stream()),
+            buffer: Vec::new(),
         }
     }
 
@@ -241,6 +340,16 @@ impl Daemon {
     }
 }
 
+fn write_lines(stdin: &Mutex<Option<ChildStdin>>, lines: &[u8]) {
+    let mut stdin = stdin.lock().unwrap();
+    let pipe = stdin
+        .as_mut()
+        .expect("the daemon was started with start_fed");
+    pipe.write_all(lines)
+        .expect("the daemon should read its stdin");
+    pipe.flush().unwrap();
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -259,4 +368,132 @@ pub fn metric_sum(text: &str, prefix: &str) -> u64 {
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
+}
+
+/// A WebSocket client (tokio-tungstenite) with waits that fail clearly.
+pub struct WebSocket(
+    pub tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+);
+
+impl WebSocket {
+    /// The next message, pings and pongs included; `None` once closed.
+    pub async fn next_message(&mut self) -> Option<Message> {
+        match tokio::time::timeout(WAIT, self.0.next()).await {
+            Ok(Some(Ok(message))) => Some(message),
+            Ok(Some(Err(error))) => panic!("the WebSocket failed: {error}"),
+            Ok(None) => None,
+            Err(_) => panic!("no WebSocket message within {WAIT:?}"),
+        }
+    }
+
+    /// The next text frame, as JSON (control frames are skipped).
+    pub async fn next_json(&mut self) -> Value {
+        loop {
+            match self.next_message().await {
+                Some(Message::Text(text)) => {
+                    return serde_json::from_str(&text).expect("text frames are JSON");
+                }
+                Some(Message::Ping(_) | Message::Pong(_)) => {}
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next frame that is not an event (an ack or an error).
+    pub async fn next_reply(&mut self) -> Value {
+        loop {
+            let frame = self.next_json().await;
+            if !matches!(
+                frame["type"].as_str(),
+                Some("snapshot" | "delta" | "status")
+            ) {
+                return frame;
+            }
+        }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.0
+            .send(Message::text(text))
+            .await
+            .expect("the WebSocket should take a frame");
+    }
+}
+
+/// One Server-Sent Event, or a comment.
+#[derive(Debug, PartialEq)]
+pub enum SseItem {
+    Event {
+        id: Option<u64>,
+        event: String,
+        data: Value,
+    },
+    /// A block with no data: a comment (keep-alive) or a `retry:` hint.
+    Other(String),
+}
+
+/// An SSE stream read with reqwest, parsed as the HTML standard says.
+pub struct Sse {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: Vec<u8>,
+}
+
+impl Sse {
+    /// The next block, `None` when the stream ended.
+    pub async fn next_item(&mut self) -> Option<SseItem> {
+        loop {
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let block = String::from_utf8(block).expect("SSE is UTF-8");
+                return Some(parse_sse_block(block.trim_end()));
+            }
+            match tokio::time::timeout(WAIT, self.body.next()).await {
+                Ok(Some(Ok(chunk))) => self.buffer.extend_from_slice(&chunk),
+                Ok(Some(Err(error))) => panic!("the SSE stream failed: {error}"),
+                Ok(None) => return None,
+                Err(_) => panic!("nothing on the SSE stream within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// The next event (comments and hints are skipped): id, type, data.
+    pub async fn next_event(&mut self) -> (u64, String, Value) {
+        loop {
+            match self.next_item().await {
+                Some(SseItem::Event { id, event, data }) => {
+                    return (id.expect("every event has an id"), event, data);
+                }
+                Some(SseItem::Other(_)) => {}
+                None => panic!("the SSE stream ended"),
+            }
+        }
+    }
+}
+
+fn parse_sse_block(block: &str) -> SseItem {
+    let (mut id, mut event, mut data) = (None, String::from("message"), None::<String>);
+    for line in block.lines() {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "id" => id = Some(value.parse().expect("ids are seqs")),
+            "event" => event = value.to_owned(),
+            "data" => {
+                let data = data.get_or_insert_with(String::new);
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(value);
+            }
+            _ => {}
+        }
+    }
+    match data {
+        Some(data) => SseItem::Event {
+            id,
+            event,
+            data: serde_json::from_str(&data).expect("SSE data is JSON"),
+        },
+        None => SseItem::Other(block.to_owned()),
+    }
 }

@@ -2,13 +2,17 @@
 //! slave through a symlink, as it would open `/dev/esplora`.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::mpsc;
 
-use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::pty::openpty;
 
-/// A pseudo terminal whose slave is reachable at `link`, like a udev symlink.
+use super::WAIT;
+
+/// A pseudo terminal standing in for the board, its slave reachable at a
+/// symlink, as udev would make one.
 pub struct Board {
     master: File,
 }
@@ -34,6 +38,48 @@ impl Board {
     pub fn send(&mut self, lines: &str) {
         self.master.write_all(lines.as_bytes()).unwrap();
         self.master.flush().unwrap();
+    }
+
+    /// The next line the daemon wrote to the board, without its `\n`.
+    pub fn read_line(&mut self) -> String {
+        self.set_nonblocking(false);
+        let mut reader = self.master.try_clone().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = Vec::new();
+            let mut byte = [0u8];
+            while reader.read_exact(&mut byte).is_ok() && byte[0] != b'\n' {
+                line.push(byte[0]);
+            }
+            let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+        });
+        rx.recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("the daemon wrote no line to the board within {WAIT:?}"))
+    }
+
+    /// Whatever the daemon has written to the board and not yet been read.
+    pub fn pending(&mut self) -> Vec<u8> {
+        self.set_nonblocking(true);
+        let mut pending = Vec::new();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = self.master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            pending.extend_from_slice(&buf[..n]);
+        }
+        self.set_nonblocking(false);
+        pending
+    }
+
+    fn set_nonblocking(&self, on: bool) {
+        let flags = OFlag::from_bits_truncate(fcntl(&self.master, FcntlArg::F_GETFL).unwrap());
+        let flags = if on {
+            flags | OFlag::O_NONBLOCK
+        } else {
+            flags - OFlag::O_NONBLOCK
+        };
+        fcntl(&self.master, FcntlArg::F_SETFL(flags)).unwrap();
     }
 
     pub fn unplug(self, link: &Path) {

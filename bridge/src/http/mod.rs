@@ -2,6 +2,10 @@
 //!
 //! [`router`] maps each request to its handler; the handlers only read from
 //! the [`Hub`] and the [`Metrics`], so a client can never slow the pipeline.
+//! The streaming transports each have a module: [`sse`], [`ws`] (which
+//! takes the connection over with an HTTP upgrade) and [`poll`]; both
+//! streams get their events through a [`feed`]. [`page`] serves the live
+//! page, built into the binary.
 //!
 //! On shutdown the server stops accepting, and every connection finishes
 //! the response in flight, then closes (an idle keep-alive connection closes
@@ -9,9 +13,15 @@
 //! when [`Shutdown::cancelled`] completes; whatever is still open when the
 //! grace period is over is dropped.
 
+mod feed;
+mod page;
+mod poll;
 mod router;
+mod sse;
+mod ws;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -19,6 +29,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tracing::debug;
 
+use crate::command::Commands;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
@@ -28,6 +39,10 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
     pub shutdown: Shutdown,
+    /// Where WebSocket clients' commands go.
+    pub commands: Commands,
+    /// How often idle streams are kept alive (`http.keepalive_secs`).
+    pub keepalive: Duration,
 }
 
 /// Accepts connections until shutdown.
@@ -50,7 +65,9 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
         let handlers = Arc::clone(&state);
         state.shutdown.spawn(async move {
             let service = service_fn(move |request| router::route(request, Arc::clone(&handlers)));
-            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let connection = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
             tokio::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,

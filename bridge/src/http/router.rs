@@ -1,59 +1,104 @@
 //! Routes: which handler answers which path, and the plain answers
-//! (404, 405) for everything else.
+//! (400, 404, 405) shared by all of them.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 
-use super::AppState;
+use super::{AppState, page, poll, sse, ws};
 
-pub type Body = BoxBody<Bytes, Infallible>;
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 pub async fn route(
     request: Request<Incoming>,
     state: Arc<AppState>,
 ) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path();
-    let known = matches!(path, "/api/latest" | "/healthz" | "/metrics");
-    if !known {
-        return Ok(plain(StatusCode::NOT_FOUND, "not found\n"));
-    }
-    if request.method() != Method::GET && request.method() != Method::HEAD {
+    // A stream or a wait has nothing to say to HEAD.
+    let allow = match path {
+        "/events" | "/ws" | "/api/poll" => "GET",
+        "/api/latest" | "/healthz" | "/metrics" => "GET, HEAD",
+        _ if page::asset(path).is_some() => "GET, HEAD",
+        _ => return Ok(plain(StatusCode::NOT_FOUND, "not found\n")),
+    };
+    if !allow
+        .split(", ")
+        .any(|method| method == request.method().as_str())
+    {
         let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         response
             .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            .insert(ALLOW, HeaderValue::from_static(allow));
         return Ok(response);
     }
     Ok(match path {
+        "/events" => sse::stream(&request, &state),
+        "/ws" => ws::upgrade(request, state),
+        "/api/poll" => poll::answer(&request, &state).await,
         "/api/latest" => with_type(state.hub.latest_json(), "application/json"),
         "/metrics" => with_type(
             Bytes::from(state.metrics.encode()),
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         ),
-        _ => plain(StatusCode::OK, "ok\n"),
+        "/healthz" => plain(StatusCode::OK, "ok\n"),
+        _ => page::serve(path),
     })
 }
 
-fn with_type(body: Bytes, content_type: &'static str) -> Response<Body> {
-    let mut response = Response::new(Full::new(body).boxed());
+/// What a client got wrong in its request: answered with a 400 and this
+/// text by [`bad_request`].
+pub struct BadRequest(pub String);
+
+/// A request's query parameters, decoded. Parameters no handler asks for
+/// are ignored, as browsers and caches add their own.
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn of(request: &Request<Incoming>) -> Result<Query, BadRequest> {
+        serde_urlencoded::from_str(request.uri().query().unwrap_or_default())
+            .map(Query)
+            .map_err(|error| BadRequest(format!("bad query: {error}\n")))
+    }
+
+    /// Parameter `name` as a whole number, if given; a 400 naming it if it
+    /// is not one.
+    pub fn number(&self, name: &str) -> Result<Option<u64>, BadRequest> {
+        let Some((_, text)) = self.0.iter().find(|(key, _)| key == name) else {
+            return Ok(None);
+        };
+        text.parse().map(Some).map_err(|_| {
+            BadRequest(format!(
+                "bad query: {name} must be a whole number, got {text:?}\n"
+            ))
+        })
+    }
+}
+
+pub fn with_type(body: impl Into<Bytes>, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()).boxed_unsync());
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+pub fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     let mut response = with_type(
         Bytes::from_static(text.as_bytes()),
         "text/plain; charset=utf-8",
     );
     *response.status_mut() = status;
+    response
+}
+
+pub fn bad_request(BadRequest(text): BadRequest) -> Response<Body> {
+    let mut response = with_type(text, "text/plain; charset=utf-8");
+    *response.status_mut() = StatusCode::BAD_REQUEST;
     response
 }

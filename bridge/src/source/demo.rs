@@ -97,7 +97,8 @@ impl Board {
         } else {
             rng.random_range(0..40)
         };
-        let temperature = 72 + ((t / 120.0).sin() * 1.5).round() as i64;
+        // Whole degrees Celsius, as the sketch sends them: a warm room.
+        let temperature = 23 + ((t / 120.0).sin() * 1.5).round() as i64;
 
         if self.press.0 == 0 && rng.random_bool(0.003) {
             self.press = (rng.random_range(15..60), 1 << rng.random_range(0..5));

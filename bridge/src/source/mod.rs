@@ -21,6 +21,8 @@ use esplora_config::{InputSpec, ReplayRate};
 use esplora_parser::{LineError, LineFramer};
 use tokio::sync::mpsc;
 
+use crate::command::Inbox;
+
 /// What a source tells the pipeline.
 #[derive(Debug)]
 pub enum SourceEvent {
@@ -75,10 +77,18 @@ impl Source {
         })
     }
 
-    /// Runs until the input ends or the pipeline stops listening.
-    pub async fn run(self, tx: mpsc::Sender<SourceEvent>) {
+    /// Whether the input is a serial board, the only kind that can be sent
+    /// commands.
+    pub fn is_serial(&self) -> bool {
+        matches!(self, Source::Serial(_))
+    }
+
+    /// Runs until the input ends or the pipeline stops listening. Commands
+    /// from `inbox` are written to a serial board; other sources never see
+    /// any, since [`crate::command::Commands`] refuses them up front.
+    pub async fn run(self, tx: mpsc::Sender<SourceEvent>, inbox: Inbox) {
         let result = match self {
-            Source::Serial(port) => serial::run(port, &tx).await,
+            Source::Serial(port) => serial::run(port, &tx, inbox).await,
             Source::Replay(replay) => replay.run(&tx).await,
             Source::Demo => demo::run(&tx).await,
         };

@@ -8,18 +8,27 @@
 //! board comes back under the same path or the same USB ids, so after a
 //! disconnect the port is reopened with capped exponential backoff, for as
 //! long as the daemon runs.
+//!
+//! Commands (see [`crate::command`]) are written by the same task, between
+//! reads, so the port keeps a single owner: a `select!` waits on the read
+//! half of the stream and on the command inbox at once, and writes to the
+//! write half. While no port is open commands are refused, not kept: a
+//! tone played a minute late is worse than none. The
+//! board answers each command with an `ok:` or `err:` line; those are logged
+//! here and never reach the parser, which would count them as bad readings.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use esplora_parser::LineFramer;
-use tokio::io::AsyncReadExt;
+use esplora_parser::{LineFramer, excerpt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_serial::{SerialPort, SerialPortBuilderExt, SerialPortType, SerialStream};
 use tracing::{debug, info, warn};
 
 use super::{Closed, SourceEvent, frame, send_all};
+use crate::command::{Inbox, Request};
 
 /// The Esplora's USB vendor and product ids (application and bootloader).
 const ESPLORA_IDS: [(u16, u16); 2] = [(0x2341, 0x003c), (0x2341, 0x803c)];
@@ -29,6 +38,9 @@ const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// A connection that lasted this long was a real one: start backoff afresh.
 const STABLE: Duration = Duration::from_secs(10);
+/// A command line is a few bytes; a port that cannot take them in this long
+/// is stuck, and waiting longer would stall the readings too.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Which device to open.
 pub enum Port {
@@ -40,7 +52,11 @@ pub enum Port {
     },
 }
 
-pub async fn run(port: Port, tx: &mpsc::Sender<SourceEvent>) -> anyhow::Result<()> {
+pub async fn run(
+    port: Port,
+    tx: &mpsc::Sender<SourceEvent>,
+    mut inbox: Inbox,
+) -> anyhow::Result<()> {
     let mut framer = LineFramer::new();
     let mut out = Vec::new();
     let mut backoff = Backoff(BACKOFF_START);
@@ -55,7 +71,7 @@ pub async fn run(port: Port, tx: &mpsc::Sender<SourceEvent>) -> anyhow::Result<(
                     warn!("waiting for the board: {error}");
                     last_error = error;
                 }
-                backoff.wait().await;
+                backoff.wait(&mut inbox).await;
                 continue;
             }
         };
@@ -73,7 +89,7 @@ pub async fn run(port: Port, tx: &mpsc::Sender<SourceEvent>) -> anyhow::Result<(
         // The board may have been mid-line when we opened it.
         framer.resync();
         let connected = tokio::time::Instant::now();
-        let reason = match read(stream, &mut framer, &mut out, tx).await {
+        let reason = match read(stream, &mut framer, &mut out, tx, &mut inbox).await {
             Ok(reason) => reason,
             Err(Closed) => return Ok(()),
         };
@@ -84,7 +100,7 @@ pub async fn run(port: Port, tx: &mpsc::Sender<SourceEvent>) -> anyhow::Result<(
         if connected.elapsed() >= STABLE {
             backoff = Backoff(BACKOFF_START);
         }
-        backoff.wait().await;
+        backoff.wait(&mut inbox).await;
     }
 }
 
@@ -92,29 +108,83 @@ pub async fn run(port: Port, tx: &mpsc::Sender<SourceEvent>) -> anyhow::Result<(
 struct Backoff(Duration);
 
 impl Backoff {
-    async fn wait(&mut self) {
-        tokio::time::sleep(self.0).await;
+    /// Waits, refusing the commands that arrive meanwhile.
+    async fn wait(&mut self, inbox: &mut Inbox) {
+        let until = tokio::time::Instant::now() + self.0;
         self.0 = (self.0 * 2).min(BACKOFF_MAX);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => return,
+                request = inbox.recv() => request.reply(Err("the board is not connected".to_owned())),
+            }
+        }
     }
 }
 
-/// Reads until the board goes away, and says why it did.
+/// Reads until the board goes away, and says why it did; writes commands
+/// meanwhile.
 async fn read(
-    mut stream: SerialStream,
+    stream: SerialStream,
     framer: &mut LineFramer,
     out: &mut Vec<SourceEvent>,
     tx: &mpsc::Sender<SourceEvent>,
+    inbox: &mut Inbox,
 ) -> Result<String, Closed> {
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buf = vec![0; 4096];
     loop {
-        match stream.read(&mut buf).await {
-            Ok(0) => return Ok("the device reported end of file (unplugged?)".to_owned()),
-            Ok(n) => {
-                frame(framer, &buf[..n], out);
-                send_all(tx, out).await?;
-            }
-            Err(error) => return Ok(format!("read failed: {error}")),
+        tokio::select! {
+            read = reader.read(&mut buf) => match read {
+                Ok(0) => return Ok("the device reported end of file (unplugged?)".to_owned()),
+                Ok(n) => {
+                    frame(framer, &buf[..n], out);
+                    out.retain(|event| !is_reply(event));
+                    send_all(tx, out).await?;
+                }
+                Err(error) => return Ok(format!("read failed: {error}")),
+            },
+            request = inbox.recv() => write(&mut writer, request).await,
         }
+    }
+}
+
+/// Writes one command line and tells its sender how that went. A failed
+/// write is not a disconnect by itself: if the board is gone, the read side
+/// says so.
+async fn write(writer: &mut (impl AsyncWriteExt + Unpin), request: Request) {
+    let line = format!("{}\n", request.command);
+    let written = async {
+        writer.write_all(line.as_bytes()).await?;
+        writer.flush().await
+    };
+    let result = match tokio::time::timeout(WRITE_TIMEOUT, written).await {
+        Ok(Ok(())) => {
+            info!(command = %request.command, "sent a command to the board");
+            Ok(())
+        }
+        Ok(Err(error)) => Err(format!("write failed: {error}")),
+        Err(_) => Err(format!("the port took no input for {WRITE_TIMEOUT:?}")),
+    };
+    if let Err(error) = &result {
+        warn!(command = %request.command, "could not send a command to the board: {error}");
+    }
+    request.reply(result);
+}
+
+/// Whether a framed line is the board's reply to a command (`ok:led`,
+/// `err:bad_args`); logs it if so.
+fn is_reply(event: &SourceEvent) -> bool {
+    let SourceEvent::Line(line) = event else {
+        return false;
+    };
+    if line.starts_with(b"ok:") {
+        debug!(reply = %excerpt(line), "the board took a command");
+        true
+    } else if line.starts_with(b"err:") {
+        warn!(reply = %excerpt(line), "the board refused a command");
+        true
+    } else {
+        false
     }
 }
 
