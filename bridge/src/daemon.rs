@@ -14,6 +14,7 @@ use crate::http::{self, AppState};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use crate::sink::relay::Relay;
 use crate::source::Source;
 
 /// Lines in flight between a source and the pipeline: enough to ride out a
@@ -31,13 +32,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;
 
     let metrics = Arc::new(Metrics::new());
+    let relay = config
+        .relay
+        .as_ref()
+        .map(|relay| Relay::new(relay, Arc::clone(&metrics)))
+        .transpose()?;
     let hub = Arc::new(Hub::new(config.http.history, Arc::clone(&metrics)));
     info!(input = %config.input.spec, "listening on http://{}", listener.local_addr()?);
     let state = Arc::new(AppState {
         hub: Arc::clone(&hub),
         metrics: Arc::clone(&metrics),
+        pusher: relay.as_ref().map(Relay::credentials),
     });
     tokio::spawn(http::serve(listener, state));
+    let relay = relay.map(|relay| relay.spawn(Arc::clone(&hub)));
 
     let (tx, rx) = mpsc::channel(SOURCE_QUEUE);
     tokio::spawn(source.run(tx));
@@ -54,16 +62,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         () = pipeline => {
             if config.input.exit_at_eof {
                 info!("the input has ended; exiting");
+                if let Some(relay) = relay {
+                    relay.finish().await;
+                }
                 return Ok(());
             }
             info!("the input has ended; still serving the last state");
         }
         signal = &mut stop => {
             info!("{signal}: shutting down");
+            if let Some(relay) = relay {
+                relay.finish().await;
+            }
             return Ok(());
         }
     }
     let signal = stop.await;
     info!("{signal}: shutting down");
+    if let Some(relay) = relay {
+        relay.finish().await;
+    }
     Ok(())
 }

@@ -53,7 +53,35 @@ impl EventKind {
 pub struct Event {
     pub seq: u64,
     pub kind: EventKind,
+    pub ts_ms: u64,
+    /// The board's state as of this event.
+    pub board: Board,
+    /// The fields the event carries, decoded, for a sink that merges events
+    /// rather than forwarding their JSON: the changed ones for a delta,
+    /// every one for a snapshot, none for a status.
+    pub values: Values,
     pub json: Bytes,
+}
+
+impl Event {
+    /// An event, encoded to the interface's JSON.
+    pub fn new(seq: u64, kind: EventKind, ts_ms: u64, board: Board, values: Values) -> Self {
+        let json = to_json(&Wire {
+            kind,
+            seq,
+            ts_ms,
+            board: matches!(kind, EventKind::Snapshot | EventKind::Status).then_some(board),
+            values: (kind != EventKind::Status).then_some(&values),
+        });
+        Event {
+            seq,
+            kind,
+            ts_ms,
+            board,
+            values,
+            json,
+        }
+    }
 }
 
 /// The JSON shape of an event, as the interface defines it.
@@ -87,23 +115,6 @@ struct State {
     /// Every field as last published.
     values: Values,
     history: VecDeque<Arc<Event>>,
-}
-
-impl State {
-    fn encode(&self, kind: EventKind, seq: u64, ts_ms: u64, delta: Option<&Values>) -> Bytes {
-        let wire = Wire {
-            kind,
-            seq,
-            ts_ms,
-            board: matches!(kind, EventKind::Snapshot | EventKind::Status).then_some(self.board),
-            values: match kind {
-                EventKind::Snapshot => Some(&self.values),
-                EventKind::Delta => delta,
-                EventKind::Status => None,
-            },
-        };
-        to_json(&wire)
-    }
 }
 
 pub struct Hub {
@@ -145,14 +156,15 @@ impl Hub {
         }
         let mut state = self.lock();
         state.values.merge(delta);
-        self.publish(&mut state, EventKind::Delta, Some(delta));
+        self.publish(&mut state, EventKind::Delta, delta.clone());
     }
 
     /// Publishes the whole state: the keyframe that lets a late subscriber of
     /// the relay, or a reader of the history, start from scratch.
     pub fn publish_snapshot(&self) {
         let mut state = self.lock();
-        self.publish(&mut state, EventKind::Snapshot, None);
+        let values = state.values.clone();
+        self.publish(&mut state, EventKind::Snapshot, values);
     }
 
     /// Records the board's state, publishing a status event when it changed.
@@ -160,7 +172,7 @@ impl Hub {
         let mut state = self.lock();
         if state.board != board {
             state.board = board;
-            self.publish(&mut state, EventKind::Status, None);
+            self.publish(&mut state, EventKind::Status, Values::new());
         }
     }
 
@@ -179,11 +191,13 @@ impl Hub {
     pub fn subscribe(&self) -> Subscription {
         let state = self.lock();
         Subscription {
-            snapshot: Arc::new(Event {
-                seq: state.seq,
-                kind: EventKind::Snapshot,
-                json: state.encode(EventKind::Snapshot, state.seq, now_ms(), None),
-            }),
+            snapshot: Arc::new(Event::new(
+                state.seq,
+                EventKind::Snapshot,
+                now_ms(),
+                state.board,
+                state.values.clone(),
+            )),
             events: self.tx.subscribe(),
         }
     }
@@ -203,14 +217,17 @@ impl Hub {
         Some(state.history.iter().skip(skip).cloned().collect())
     }
 
-    fn publish(&self, state: &mut MutexGuard<'_, State>, kind: EventKind, delta: Option<&Values>) {
+    /// Publishes an event carrying `values` (as [`Event::values`] describes).
+    fn publish(&self, state: &mut MutexGuard<'_, State>, kind: EventKind, values: Values) {
         state.seq += 1;
         state.ts_ms = now_ms();
-        let event = Arc::new(Event {
-            seq: state.seq,
+        let event = Arc::new(Event::new(
+            state.seq,
             kind,
-            json: state.encode(kind, state.seq, state.ts_ms, delta),
-        });
+            state.ts_ms,
+            state.board,
+            values,
+        ));
         if state.history.len() == self.history_len {
             state.history.pop_front();
         }

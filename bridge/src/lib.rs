@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! source ──lines──▶ transform (parse ▸ diff ▸ throttle) ──values──▶ hub ──events──▶ http
+//!                                                                          └─events──▶ sink (relay)
 //! ```
 //!
 //! # Layout
@@ -21,6 +22,8 @@
 //! - [`hub`]: the published state: sequence numbers, the history ring, and
 //!   fan-out of encoded events to every local client.
 //! - [`http`]: the local HTTP server and its routes.
+//! - [`sink`]: the other consumers of the hub: the relay to a Pusher
+//!   Channels API.
 //! - [`metrics`]: the counters behind `GET /metrics`.
 //! - [`record`]: the `record` subcommand.
 //! - [`daemon`]: wires the parts together and runs them until the input
@@ -34,5 +37,6 @@ pub mod hub;
 pub mod metrics;
 pub mod pipeline;
 pub mod record;
+pub mod sink;
 pub mod source;
 pub mod transform;

@@ -3,6 +3,7 @@
 //! [`router`] maps each request to its handler; the handlers only read from
 //! the [`Hub`] and the [`Metrics`], so a client can never slow the pipeline.
 
+mod pusher_auth;
 mod router;
 
 use std::sync::Arc;
@@ -15,11 +16,15 @@ use tracing::debug;
 
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::sink::relay::sign::Credentials;
 
 /// What every handler may read.
 pub struct AppState {
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
+    /// The relay's app key and secret, for `POST /pusher/auth`; `None`
+    /// without a relay.
+    pub pusher: Option<Arc<Credentials>>,
 }
 
 /// Accepts connections until the task is dropped.

@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::AppState;
+use super::{AppState, pusher_auth};
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -20,6 +20,11 @@ pub async fn route(
     state: Arc<AppState>,
 ) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path();
+    if path == "/pusher/auth" {
+        return Ok(pusher_auth::answer(request, &state)
+            .await
+            .map(BodyExt::boxed));
+    }
     let known = matches!(path, "/api/latest" | "/healthz" | "/metrics");
     if !known {
         return Ok(plain(StatusCode::NOT_FOUND, "not found\n"));
