@@ -3,6 +3,9 @@
 //! real sockets.
 #![allow(dead_code)] // Each test binary uses its own part of the harness.
 
+pub mod pusher;
+pub mod sockudo;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -19,8 +19,11 @@
 //! - a full queue is replaced by one snapshot of the mirror.
 //!
 //! Status events are rare and not throttled: the pending delta goes out
-//! first, then the status, so the order of the hub is kept. Everything
-//! dropped is counted, by reason.
+//! first, then the status, so the order of the hub is kept. The first
+//! event after a (re)start is always a snapshot, a status included: a
+//! subscriber can rebuild the state from the first event it gets after the
+//! relay (or the daemon) came back. Everything dropped is counted, by
+//! reason.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -90,7 +93,13 @@ impl Outbox {
                 self.flush(now);
                 self.board = event.board;
                 self.at(event);
-                self.enqueue(Arc::clone(event));
+                if std::mem::take(&mut self.keyframe) {
+                    // Nothing went out since the last (re)start: a snapshot,
+                    // board included, comes first.
+                    self.enqueue(Arc::new(self.snapshot()));
+                } else {
+                    self.enqueue(Arc::clone(event));
+                }
             }
         }
     }
@@ -303,6 +312,24 @@ mod tests {
         );
         assert_eq!(sent[2].board, Board::Disconnected);
         assert_eq!(out.due(), None);
+    }
+
+    #[test]
+    fn a_status_before_anything_else_goes_out_as_a_snapshot() {
+        let mut out = outbox(16);
+        let t = Instant::now();
+        out.apply(&snapshot(0, &[]), t);
+        out.apply(&status(1, Board::Connected), t);
+        out.apply(&delta(2, &[("a", 1)]), t + MS);
+        let sent = out.take(10);
+        assert_eq!(
+            summary(&sent),
+            [
+                (EventKind::Snapshot, 1, Values::new()),
+                (EventKind::Delta, 2, values(&[("a", 1)]))
+            ]
+        );
+        assert_eq!(sent[0].board, Board::Connected);
     }
 
     #[test]
