@@ -152,7 +152,7 @@ impl Client {
                 return Outcome::Retry {
                     status: 0,
                     after: None,
-                    reason: error.without_url().to_string(),
+                    reason: with_causes(&error.without_url()),
                 };
             }
         };
@@ -215,6 +215,19 @@ fn classify(status: StatusCode, after: Option<Duration>, body: String) -> Outcom
             body,
         }
     }
+}
+
+/// An error and its causes, as `error: cause: cause`: reqwest's own text
+/// is only "error sending request".
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        cause = error.source();
+    }
+    text
 }
 
 /// `Retry-After` in seconds (the form Pusher and sockudo send).

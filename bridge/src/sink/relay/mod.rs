@@ -260,8 +260,10 @@ impl Relay {
             return Vec::new();
         }
         self.spent = false;
-        self.outbox
-            .take(MAX_BATCH.min(usize::try_from(affordable).unwrap_or(MAX_BATCH)))
+        self.outbox.take(
+            MAX_BATCH.min(usize::try_from(affordable).unwrap_or(MAX_BATCH)),
+            now,
+        )
     }
 
     /// Records what became of a batch; returns when to try again after a
@@ -300,10 +302,11 @@ impl Relay {
                 let wait = self.backoff.next(after);
                 if self.up {
                     warn!(
-                        "the relay failed ({reason}); sending a snapshot in {wait:?}, backing off while it fails"
+                        "the relay failed ({reason}); sending a snapshot in {wait:.1?}, \
+                         backing off while it fails"
                     );
                 } else {
-                    debug!("the relay failed again ({reason}); next try in {wait:?}");
+                    debug!("the relay failed again ({reason}); next try in {wait:.1?}");
                 }
                 self.set_up(false);
                 Some(now + wait)
@@ -315,9 +318,9 @@ impl Relay {
                     error!(
                         status,
                         answer = %body,
-                        "the relay rejected a publish of {} events; not retrying it \
-                         (logged once until a publish succeeds)",
-                        batch.len()
+                        events = batch.len(),
+                        "the relay rejected a publish; not retrying it \
+                         (logged once until a publish succeeds)"
                     );
                     self.rejected = Some(status);
                 }

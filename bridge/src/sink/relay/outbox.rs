@@ -16,7 +16,9 @@
 //!   event the throttle lets out into a snapshot, which under a tight rate
 //!   or budget means keyframes are what gets sent;
 //! - queueing a snapshot drops whatever is queued before it;
-//! - a full queue is replaced by one snapshot of the mirror.
+//! - a full queue is replaced by one snapshot of the mirror;
+//! - a snapshot still queued with events behind it (the relay was failing
+//!   or slow) is replaced by a fresh one when it is taken.
 //!
 //! Status events are rare and not throttled: the pending delta goes out
 //! first, then the status, so the order of the hub is kept. The first
@@ -131,8 +133,23 @@ impl Outbox {
         }
     }
 
-    /// Takes up to `max` queued events, oldest first.
-    pub fn take(&mut self, max: usize) -> Vec<Arc<Event>> {
+    /// Takes up to `max` queued events, oldest first. A snapshot with
+    /// events queued behind it (what a failure or a full queue leaves) is
+    /// first replaced by a fresh one: the mirror says the same in one event.
+    pub fn take(&mut self, max: usize, now: Instant) -> Vec<Arc<Event>> {
+        let backlog = self.queue.len() > 1;
+        if backlog
+            && self
+                .queue
+                .front()
+                .is_some_and(|e| e.kind == EventKind::Snapshot)
+        {
+            // The pending delta is in the mirror too; flushing it also
+            // restarts the rate's interval from this event.
+            self.throttle.flush(now);
+            self.keyframe = false;
+            self.enqueue(Arc::new(self.snapshot()));
+        }
         let n = max.min(self.queue.len());
         self.queue.drain(..n).collect()
     }
@@ -267,12 +284,12 @@ mod tests {
         assert_eq!(out.due(), Some(t + 100 * MS));
         out.tick(t + 50 * MS);
         assert_eq!(
-            summary(&out.take(10)),
+            summary(&out.take(10, t + 1000 * MS)),
             [(EventKind::Snapshot, 1, values(&[("a", 1), ("b", 1)]))]
         );
         out.tick(t + 100 * MS);
         assert_eq!(
-            summary(&out.take(10)),
+            summary(&out.take(10, t + 1000 * MS)),
             [(EventKind::Delta, 3, values(&[("a", 3), ("b", 2)]))]
         );
         assert!(out.is_empty());
@@ -283,13 +300,13 @@ mod tests {
         let mut out = outbox(16);
         let t = Instant::now();
         out.apply(&snapshot(1, &[("a", 1)]), t);
-        out.take(10);
+        out.take(10, t + 1000 * MS);
         out.apply(&delta(2, &[("b", 5)]), t + MS);
         out.apply(&snapshot(3, &[("a", 1), ("b", 5)]), t + 2 * MS);
         out.apply(&delta(4, &[("a", 9)]), t + 3 * MS);
         out.tick(t + 100 * MS);
         assert_eq!(
-            summary(&out.take(10)),
+            summary(&out.take(10, t + 1000 * MS)),
             [(EventKind::Snapshot, 4, values(&[("a", 9), ("b", 5)]))]
         );
     }
@@ -299,18 +316,15 @@ mod tests {
         let mut out = outbox(16);
         let t = Instant::now();
         out.apply(&snapshot(1, &[("a", 1)]), t);
+        out.take(10, t);
         out.apply(&delta(2, &[("a", 2)]), t + MS);
         out.apply(&status(3, Board::Disconnected), t + 2 * MS);
-        let sent = out.take(10);
+        let sent = out.take(10, t + 2 * MS);
         assert_eq!(
             sent.iter().map(|e| (e.kind, e.seq)).collect::<Vec<_>>(),
-            [
-                (EventKind::Snapshot, 1),
-                (EventKind::Delta, 2),
-                (EventKind::Status, 3)
-            ]
+            [(EventKind::Delta, 2), (EventKind::Status, 3)]
         );
-        assert_eq!(sent[2].board, Board::Disconnected);
+        assert_eq!(sent[1].board, Board::Disconnected);
         assert_eq!(out.due(), None);
     }
 
@@ -320,16 +334,14 @@ mod tests {
         let t = Instant::now();
         out.apply(&snapshot(0, &[]), t);
         out.apply(&status(1, Board::Connected), t);
-        out.apply(&delta(2, &[("a", 1)]), t + MS);
-        let sent = out.take(10);
-        assert_eq!(
-            summary(&sent),
-            [
-                (EventKind::Snapshot, 1, Values::new()),
-                (EventKind::Delta, 2, values(&[("a", 1)]))
-            ]
-        );
+        let sent = out.take(10, t);
+        assert_eq!(summary(&sent), [(EventKind::Snapshot, 1, Values::new())]);
         assert_eq!(sent[0].board, Board::Connected);
+        out.apply(&delta(2, &[("a", 1)]), t + MS);
+        assert_eq!(
+            summary(&out.take(10, t + MS)),
+            [(EventKind::Delta, 2, values(&[("a", 1)]))]
+        );
     }
 
     #[test]
@@ -343,7 +355,7 @@ mod tests {
             out.apply(&delta(seq, &[("a", seq as i64)]), t + 10 * seq as u32 * MS);
         }
         assert_eq!(
-            summary(&out.take(10)),
+            summary(&out.take(10, t + 1000 * MS)),
             [(EventKind::Snapshot, 4, values(&[("a", 4)]))]
         );
         let text = metrics.encode();
@@ -366,7 +378,7 @@ mod tests {
         assert!(out.is_empty());
         out.tick(t + 200 * MS);
         assert_eq!(
-            summary(&out.take(10)),
+            summary(&out.take(10, t + 1000 * MS)),
             [(EventKind::Snapshot, 3, values(&[("a", 2), ("b", 3)]))]
         );
         assert!(
@@ -381,12 +393,36 @@ mod tests {
         let mut out = outbox(16);
         let t = Instant::now();
         out.apply(&snapshot(1, &[("a", 1)]), t);
+        out.take(10, t);
         out.apply(&delta(2, &[("a", 2)]), t + MS);
         out.flush(t + 2 * MS);
         assert_eq!(
-            summary(&out.take(10))[1],
-            (EventKind::Delta, 2, values(&[("a", 2)]))
+            summary(&out.take(10, t + 2 * MS)),
+            [(EventKind::Delta, 2, values(&[("a", 2)]))]
         );
         assert_eq!(out.due(), None);
+    }
+
+    #[test]
+    fn a_snapshot_with_a_backlog_behind_it_is_sent_fresh_instead() {
+        let metrics = Arc::new(Metrics::new());
+        let mut out = Outbox::new(10.0, 16, Arc::clone(&metrics));
+        let t = Instant::now();
+        out.apply(&snapshot(1, &[("a", 1), ("b", 1)]), t);
+        out.apply(&delta(2, &[("a", 2)]), t + 100 * MS);
+        out.apply(&delta(3, &[("b", 3)]), t + 200 * MS);
+        out.apply(&delta(4, &[("a", 4)]), t + 250 * MS);
+        assert_eq!(
+            summary(&out.take(10, t + 260 * MS)),
+            [(EventKind::Snapshot, 4, values(&[("a", 4), ("b", 3)]))]
+        );
+        assert!(
+            metrics
+                .encode()
+                .contains("esplora_relay_events_dropped_total{reason=\"superseded\"} 3")
+        );
+        // The rate's interval starts again from the fresh snapshot.
+        out.apply(&delta(5, &[("a", 5)]), t + 300 * MS);
+        assert_eq!(out.due(), Some(t + 360 * MS));
     }
 }
