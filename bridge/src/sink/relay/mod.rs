@@ -160,8 +160,10 @@ impl Relay {
         loop {
             let now = Instant::now();
             self.update_rate();
-            if in_flight.is_none() && retry_at.is_none_or(|at| at <= now) && self.may_send() {
+            if retry_at.is_some_and(|at| at <= now) {
                 retry_at = None;
+            }
+            if in_flight.is_none() && retry_at.is_none() && self.may_send() {
                 sending = self.take_batch(now);
                 if !sending.is_empty() {
                     let client = Arc::clone(&self.client);
