@@ -53,7 +53,35 @@ impl EventKind {
 pub struct Event {
     pub seq: u64,
     pub kind: EventKind,
+    pub ts_ms: u64,
+    /// The board's state as of this event.
+    pub board: Board,
+    /// The fields the event carries, decoded, for a sink that merges events
+    /// rather than forwarding their JSON: the changed ones for a delta,
+    /// every one for a snapshot, none for a status.
+    pub values: Values,
     pub json: Bytes,
+}
+
+impl Event {
+    /// An event, encoded to the interface's JSON.
+    pub fn new(seq: u64, kind: EventKind, ts_ms: u64, board: Board, values: Values) -> Self {
+        let json = to_json(&Wire {
+            kind,
+            seq,
+            ts_ms,
+            board: matches!(kind, EventKind::Snapshot | EventKind::Status).then_some(board),
+            values: (kind != EventKind::Status).then_some(&values),
+        });
+        Event {
+            seq,
+            kind,
+            ts_ms,
+            board,
+            values,
+            json,
+        }
+    }
 }
 
 /// The JSON shape of an event, as the interface defines it.
@@ -90,28 +118,15 @@ struct State {
 }
 
 impl State {
-    fn encode(&self, kind: EventKind, seq: u64, ts_ms: u64, delta: Option<&Values>) -> Bytes {
-        let wire = Wire {
-            kind,
-            seq,
-            ts_ms,
-            board: matches!(kind, EventKind::Snapshot | EventKind::Status).then_some(self.board),
-            values: match kind {
-                EventKind::Snapshot => Some(&self.values),
-                EventKind::Delta => delta,
-                EventKind::Status => None,
-            },
-        };
-        to_json(&wire)
-    }
-
     /// The whole state as an event, with the seq of the last one published.
     fn snapshot(&self) -> Arc<Event> {
-        Arc::new(Event {
-            seq: self.seq,
-            kind: EventKind::Snapshot,
-            json: self.encode(EventKind::Snapshot, self.seq, now_ms(), None),
-        })
+        Arc::new(Event::new(
+            self.seq,
+            EventKind::Snapshot,
+            now_ms(),
+            self.board,
+            self.values.clone(),
+        ))
     }
 
     fn since(&self, seq: u64) -> Option<Vec<Arc<Event>>> {
@@ -172,14 +187,15 @@ impl Hub {
         }
         let mut state = self.lock();
         state.values.merge(delta);
-        self.publish(&mut state, EventKind::Delta, Some(delta));
+        self.publish(&mut state, EventKind::Delta, delta.clone());
     }
 
     /// Publishes the whole state: the keyframe that lets a late subscriber of
     /// the relay, or a reader of the history, start from scratch.
     pub fn publish_snapshot(&self) {
         let mut state = self.lock();
-        self.publish(&mut state, EventKind::Snapshot, None);
+        let values = state.values.clone();
+        self.publish(&mut state, EventKind::Snapshot, values);
     }
 
     /// Records the board's state, publishing a status event when it changed.
@@ -187,7 +203,7 @@ impl Hub {
         let mut state = self.lock();
         if state.board != board {
             state.board = board;
-            self.publish(&mut state, EventKind::Status, None);
+            self.publish(&mut state, EventKind::Status, Values::new());
         }
     }
 
@@ -233,14 +249,17 @@ impl Hub {
         self.lock().since(seq)
     }
 
-    fn publish(&self, state: &mut MutexGuard<'_, State>, kind: EventKind, delta: Option<&Values>) {
+    /// Publishes an event carrying `values` (as [`Event::values`] describes).
+    fn publish(&self, state: &mut MutexGuard<'_, State>, kind: EventKind, values: Values) {
         state.seq += 1;
         state.ts_ms = now_ms();
-        let event = Arc::new(Event {
-            seq: state.seq,
+        let event = Arc::new(Event::new(
+            state.seq,
             kind,
-            json: state.encode(kind, state.seq, state.ts_ms, delta),
-        });
+            state.ts_ms,
+            state.board,
+            values,
+        ));
         if state.history.len() == self.history_len {
             state.history.pop_front();
         }

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! source ──lines──▶ transform (parse ▸ diff ▸ throttle) ──values──▶ hub ──events──▶ http
+//!                                                                          └─events──▶ sink (relay)
 //! ```
 //!
 //! # Layout
@@ -22,6 +23,8 @@
 //!   fan-out of encoded events to every local client.
 //! - [`http`]: the local HTTP server: its routes, the SSE, WebSocket and
 //!   long-poll transports, and the live page.
+//! - [`sink`]: the other consumers of the hub: the relay to a Pusher
+//!   Channels API.
 //! - [`command`]: commands from WebSocket clients to the board (LED, tone),
 //!   validated, and carried back to the serial source.
 //! - [`metrics`]: the counters behind `GET /metrics`.
@@ -47,5 +50,6 @@ pub mod pipeline;
 pub mod record;
 pub mod service;
 pub mod shutdown;
+pub mod sink;
 pub mod source;
 pub mod transform;

@@ -4,6 +4,8 @@
 #![allow(dead_code)] // Each test binary uses its own part of the harness.
 
 pub mod pty;
+pub mod pusher;
+pub mod sockudo;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -16,6 +16,7 @@
 mod feed;
 mod page;
 mod poll;
+mod pusher_auth;
 mod router;
 mod sse;
 mod ws;
@@ -33,6 +34,7 @@ use crate::command::Commands;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
+use crate::sink::relay::sign::Credentials;
 
 /// What every handler may read.
 pub struct AppState {
@@ -43,6 +45,9 @@ pub struct AppState {
     pub commands: Commands,
     /// How often idle streams are kept alive (`http.keepalive_secs`).
     pub keepalive: Duration,
+    /// The relay's app key and secret, for `POST /pusher/auth`; `None`
+    /// without a relay.
+    pub pusher: Option<Arc<Credentials>>,
 }
 
 /// Accepts connections until shutdown.

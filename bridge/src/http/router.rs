@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use super::{AppState, page, poll, sse, ws};
+use super::{AppState, page, poll, pusher_auth, sse, ws};
 
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
@@ -23,6 +23,7 @@ pub async fn route(
     // A stream or a wait has nothing to say to HEAD.
     let allow = match path {
         "/events" | "/ws" | "/api/poll" => "GET",
+        "/pusher/auth" => "POST",
         "/api/latest" | "/healthz" | "/metrics" => "GET, HEAD",
         _ if page::asset(path).is_some() => "GET, HEAD",
         _ => return Ok(plain(StatusCode::NOT_FOUND, "not found\n")),
@@ -41,6 +42,9 @@ pub async fn route(
         "/events" => sse::stream(&request, &state),
         "/ws" => ws::upgrade(request, state),
         "/api/poll" => poll::answer(&request, &state).await,
+        "/pusher/auth" => pusher_auth::answer(request, &state)
+            .await
+            .map(BodyExt::boxed_unsync),
         "/api/latest" => with_type(state.hub.latest_json(), "application/json"),
         "/metrics" => with_type(
             Bytes::from(state.metrics.encode()),

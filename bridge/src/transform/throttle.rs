@@ -20,14 +20,18 @@ pub struct Throttle {
 impl Throttle {
     /// A throttle at `max_rate_hz`; 0 (or anything not positive) means no limit.
     pub fn new(max_rate_hz: f64) -> Self {
-        let interval = (max_rate_hz > 0.0)
-            .then(|| Duration::try_from_secs_f64(1.0 / max_rate_hz).ok())
-            .flatten();
         Throttle {
-            interval,
+            interval: interval(max_rate_hz),
             pending: Values::new(),
             next: None,
         }
+    }
+
+    /// Changes the rate from the next publish on (the one already scheduled
+    /// keeps its time): for a consumer whose allowance varies, such as the
+    /// relay under a daily budget.
+    pub fn set_rate(&mut self, max_rate_hz: f64) {
+        self.interval = interval(max_rate_hz);
     }
 
     /// Takes in changes; returns the delta to publish now, if the rate allows.
@@ -56,6 +60,12 @@ impl Throttle {
         self.next = self.interval.map(|interval| now + interval);
         Some(std::mem::take(&mut self.pending))
     }
+}
+
+fn interval(max_rate_hz: f64) -> Option<Duration> {
+    (max_rate_hz > 0.0)
+        .then(|| Duration::try_from_secs_f64(1.0 / max_rate_hz).ok())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -107,5 +117,21 @@ mod tests {
             None
         );
         assert_eq!(t.due(), Some(start + Duration::from_millis(200)));
+    }
+
+    #[test]
+    fn a_new_rate_applies_from_the_next_publish() {
+        let mut t = Throttle::new(10.0);
+        let start = Instant::now();
+        assert!(t.push(&values(&[("a", 1)]), start).is_some());
+        t.set_rate(1.0);
+        assert_eq!(t.push(&values(&[("a", 2)]), start), None);
+        assert_eq!(t.due(), Some(start + Duration::from_millis(100)));
+        assert!(t.flush(start + Duration::from_millis(100)).is_some());
+        assert_eq!(
+            t.push(&values(&[("a", 3)]), start + Duration::from_millis(200)),
+            None
+        );
+        assert_eq!(t.due(), Some(start + Duration::from_millis(1100)));
     }
 }
