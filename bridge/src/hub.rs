@@ -293,14 +293,6 @@ fn now_ms() -> u64 {
 mod tests {
     use super::*;
 
-    fn values(pairs: &[(&str, i64)]) -> Values {
-        let mut v = Values::new();
-        for (name, value) in pairs {
-            v.set(&Arc::from(*name), *value);
-        }
-        v
-    }
-
     fn json(bytes: &Bytes) -> serde_json::Value {
         serde_json::from_slice(bytes).unwrap()
     }
@@ -309,7 +301,7 @@ mod tests {
     fn events_carry_consecutive_seqs_across_types() {
         let hub = Hub::new(16, Arc::new(Metrics::new()));
         hub.set_board(Board::Connected);
-        hub.publish_delta(&values(&[("slider", 1)]));
+        hub.publish_delta(&Values::of(&[("slider", 1)]));
         hub.publish_delta(&Values::new());
         hub.publish_snapshot();
         hub.set_board(Board::Connected);
@@ -328,8 +320,8 @@ mod tests {
     #[test]
     fn latest_reflects_every_delta() {
         let hub = Hub::new(16, Arc::new(Metrics::new()));
-        hub.publish_delta(&values(&[("a", 1), ("b", 2)]));
-        hub.publish_delta(&values(&[("b", 3)]));
+        hub.publish_delta(&Values::of(&[("a", 1), ("b", 2)]));
+        hub.publish_delta(&Values::of(&[("b", 3)]));
         let latest = json(&hub.latest_json());
         assert_eq!(latest["seq"], 2);
         assert_eq!(latest["board"], "disconnected");
@@ -340,7 +332,7 @@ mod tests {
     fn history_is_bounded_and_resume_knows_when_it_is_too_late() {
         let hub = Hub::new(4, Arc::new(Metrics::new()));
         for i in 0..10 {
-            hub.publish_delta(&values(&[("a", i)]));
+            hub.publish_delta(&Values::of(&[("a", i)]));
         }
         assert_eq!(
             hub.events_since(6)
@@ -359,7 +351,7 @@ mod tests {
     async fn a_follower_resumes_while_it_can_and_else_starts_afresh() {
         let hub = Hub::new(4, Arc::new(Metrics::new()));
         for i in 0..6 {
-            hub.publish_delta(&values(&[("a", i)]));
+            hub.publish_delta(&Values::of(&[("a", i)]));
         }
         let seqs = |follow: &Follow| follow.first.iter().map(|e| e.seq).collect::<Vec<_>>();
         let mut resumed = hub.follow(Some(4));
@@ -371,16 +363,16 @@ mod tests {
             assert_eq!(fresh.first[0].kind, EventKind::Snapshot);
             assert_eq!(json(&fresh.first[0].json)["values"]["a"], 5);
         }
-        hub.publish_delta(&values(&[("a", 9)]));
+        hub.publish_delta(&Values::of(&[("a", 9)]));
         assert_eq!(resumed.events.recv().await.unwrap().seq, 7);
     }
 
     #[tokio::test]
     async fn a_subscriber_starts_from_its_snapshot() {
         let hub = Hub::new(4, Arc::new(Metrics::new()));
-        hub.publish_delta(&values(&[("a", 1)]));
+        hub.publish_delta(&Values::of(&[("a", 1)]));
         let mut sub = hub.subscribe();
-        hub.publish_delta(&values(&[("a", 2)]));
+        hub.publish_delta(&Values::of(&[("a", 2)]));
         assert_eq!(sub.snapshot.seq, 1);
         assert_eq!(json(&sub.snapshot.json)["values"]["a"], 1);
         let next = sub.events.recv().await.unwrap();

@@ -225,7 +225,8 @@ impl Daemon {
         format!("{}{path}", self.base)
     }
 
-    pub async fn get_json(&self, path: &str) -> Value {
+    /// GETs `path`, which must answer with a success status.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
         let response = self
             .http
             .get(self.url(path))
@@ -237,21 +238,16 @@ impl Daemon {
             "GET {path}: {}",
             response.status()
         );
+        response
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
         response.json().await.expect("the body should be JSON")
     }
 
     pub async fn get_text(&self, path: &str) -> String {
-        let response = self
-            .http
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("GET should be answered");
-        assert!(
-            response.status().is_success(),
-            "GET {path}: {}",
-            response.status()
-        );
+        let response = self.get(path).await;
         response.text().await.expect("the body should be text")
     }
 

@@ -70,24 +70,20 @@ fn interval(max_rate_hz: f64) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-
-    fn values(pairs: &[(&str, i64)]) -> Values {
-        let mut v = Values::new();
-        for (name, value) in pairs {
-            v.set(&Arc::from(*name), *value);
-        }
-        v
-    }
 
     #[test]
     fn unlimited_passes_everything_at_once() {
         let mut t = Throttle::new(0.0);
         let now = Instant::now();
-        assert_eq!(t.push(&values(&[("a", 1)]), now), Some(values(&[("a", 1)])));
-        assert_eq!(t.push(&values(&[("a", 2)]), now), Some(values(&[("a", 2)])));
+        assert_eq!(
+            t.push(&Values::of(&[("a", 1)]), now),
+            Some(Values::of(&[("a", 1)]))
+        );
+        assert_eq!(
+            t.push(&Values::of(&[("a", 2)]), now),
+            Some(Values::of(&[("a", 2)]))
+        );
         assert_eq!(t.due(), None);
     }
 
@@ -95,25 +91,25 @@ mod tests {
     fn merges_while_limited_and_keeps_the_trailing_value() {
         let mut t = Throttle::new(10.0);
         let start = Instant::now();
-        assert!(t.push(&values(&[("a", 1)]), start).is_some());
+        assert!(t.push(&Values::of(&[("a", 1)]), start).is_some());
         assert_eq!(
             t.push(
-                &values(&[("a", 2), ("b", 1)]),
+                &Values::of(&[("a", 2), ("b", 1)]),
                 start + Duration::from_millis(10)
             ),
             None
         );
         assert_eq!(
-            t.push(&values(&[("a", 3)]), start + Duration::from_millis(20)),
+            t.push(&Values::of(&[("a", 3)]), start + Duration::from_millis(20)),
             None
         );
         assert_eq!(t.due(), Some(start + Duration::from_millis(100)));
         let flushed = t.flush(start + Duration::from_millis(100));
-        assert_eq!(flushed, Some(values(&[("a", 3), ("b", 1)])));
+        assert_eq!(flushed, Some(Values::of(&[("a", 3), ("b", 1)])));
         assert_eq!(t.due(), None);
         // The next change waits a full interval after that flush.
         assert_eq!(
-            t.push(&values(&[("a", 4)]), start + Duration::from_millis(150)),
+            t.push(&Values::of(&[("a", 4)]), start + Duration::from_millis(150)),
             None
         );
         assert_eq!(t.due(), Some(start + Duration::from_millis(200)));
@@ -123,13 +119,13 @@ mod tests {
     fn a_new_rate_applies_from_the_next_publish() {
         let mut t = Throttle::new(10.0);
         let start = Instant::now();
-        assert!(t.push(&values(&[("a", 1)]), start).is_some());
+        assert!(t.push(&Values::of(&[("a", 1)]), start).is_some());
         t.set_rate(1.0);
-        assert_eq!(t.push(&values(&[("a", 2)]), start), None);
+        assert_eq!(t.push(&Values::of(&[("a", 2)]), start), None);
         assert_eq!(t.due(), Some(start + Duration::from_millis(100)));
         assert!(t.flush(start + Duration::from_millis(100)).is_some());
         assert_eq!(
-            t.push(&values(&[("a", 3)]), start + Duration::from_millis(200)),
+            t.push(&Values::of(&[("a", 3)]), start + Duration::from_millis(200)),
             None
         );
         assert_eq!(t.due(), Some(start + Duration::from_millis(1100)));

@@ -58,6 +58,16 @@ impl Values {
     pub fn clear(&mut self) {
         self.0.clear();
     }
+
+    /// Values from literal pairs, for tests.
+    #[cfg(test)]
+    pub(crate) fn of(pairs: &[(&str, i64)]) -> Values {
+        let mut values = Values::new();
+        for (name, value) in pairs {
+            values.set(&Arc::from(*name), *value);
+        }
+        values
+    }
 }
 
 impl Serialize for Values {

@@ -223,21 +223,13 @@ mod tests {
 
     use super::*;
 
-    fn values(pairs: &[(&str, i64)]) -> Values {
-        let mut v = Values::new();
-        for (name, value) in pairs {
-            v.set(&Arc::from(*name), *value);
-        }
-        v
-    }
-
     fn delta(seq: u64, pairs: &[(&str, i64)]) -> Arc<Event> {
         Arc::new(Event::new(
             seq,
             EventKind::Delta,
             seq * 10,
             Board::Connected,
-            values(pairs),
+            Values::of(pairs),
         ))
     }
 
@@ -247,7 +239,7 @@ mod tests {
             EventKind::Snapshot,
             seq * 10,
             Board::Connected,
-            values(pairs),
+            Values::of(pairs),
         ))
     }
 
@@ -285,12 +277,12 @@ mod tests {
         out.tick(t + 50 * MS);
         assert_eq!(
             summary(&out.take(10, t + 1000 * MS)),
-            [(EventKind::Snapshot, 1, values(&[("a", 1), ("b", 1)]))]
+            [(EventKind::Snapshot, 1, Values::of(&[("a", 1), ("b", 1)]))]
         );
         out.tick(t + 100 * MS);
         assert_eq!(
             summary(&out.take(10, t + 1000 * MS)),
-            [(EventKind::Delta, 3, values(&[("a", 3), ("b", 2)]))]
+            [(EventKind::Delta, 3, Values::of(&[("a", 3), ("b", 2)]))]
         );
         assert!(out.is_empty());
     }
@@ -307,7 +299,7 @@ mod tests {
         out.tick(t + 100 * MS);
         assert_eq!(
             summary(&out.take(10, t + 1000 * MS)),
-            [(EventKind::Snapshot, 4, values(&[("a", 9), ("b", 5)]))]
+            [(EventKind::Snapshot, 4, Values::of(&[("a", 9), ("b", 5)]))]
         );
     }
 
@@ -340,7 +332,7 @@ mod tests {
         out.apply(&delta(2, &[("a", 1)]), t + MS);
         assert_eq!(
             summary(&out.take(10, t + MS)),
-            [(EventKind::Delta, 2, values(&[("a", 1)]))]
+            [(EventKind::Delta, 2, Values::of(&[("a", 1)]))]
         );
     }
 
@@ -356,7 +348,7 @@ mod tests {
         }
         assert_eq!(
             summary(&out.take(10, t + 1000 * MS)),
-            [(EventKind::Snapshot, 4, values(&[("a", 4)]))]
+            [(EventKind::Snapshot, 4, Values::of(&[("a", 4)]))]
         );
         let text = metrics.encode();
         assert!(
@@ -379,7 +371,7 @@ mod tests {
         out.tick(t + 200 * MS);
         assert_eq!(
             summary(&out.take(10, t + 1000 * MS)),
-            [(EventKind::Snapshot, 3, values(&[("a", 2), ("b", 3)]))]
+            [(EventKind::Snapshot, 3, Values::of(&[("a", 2), ("b", 3)]))]
         );
         assert!(
             metrics
@@ -398,7 +390,7 @@ mod tests {
         out.flush(t + 2 * MS);
         assert_eq!(
             summary(&out.take(10, t + 2 * MS)),
-            [(EventKind::Delta, 2, values(&[("a", 2)]))]
+            [(EventKind::Delta, 2, Values::of(&[("a", 2)]))]
         );
         assert_eq!(out.due(), None);
     }
@@ -414,7 +406,7 @@ mod tests {
         out.apply(&delta(4, &[("a", 4)]), t + 250 * MS);
         assert_eq!(
             summary(&out.take(10, t + 260 * MS)),
-            [(EventKind::Snapshot, 4, values(&[("a", 4), ("b", 3)]))]
+            [(EventKind::Snapshot, 4, Values::of(&[("a", 4), ("b", 3)]))]
         );
         assert!(
             metrics
