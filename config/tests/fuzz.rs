@@ -1,13 +1,16 @@
 //! Fuzzing the config loader on the stable toolchain: proptest feeds
 //! `Config::from_toml` mutated versions of a full config and arbitrary
 //! text. Whatever it gets, it must not panic, and a refusal must be one
-//! line naming the file and a position inside the text. Raise the case
-//! count for a longer run with `FUZZ_CASES=N`.
+//! line naming the file and a position inside the text. Bounded in time
+//! (`FUZZ_SECS`, default 10) and cases (`FUZZ_CASES`, default 200 000), as
+//! the parser's fuzz test is.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use esplora_config::{Config, ConfigError};
 use proptest::prelude::*;
+use proptest::test_runner::{Config as RunnerConfig, TestCaseResult, TestRunner};
 
 const FULL: &str = r#"[input]
 spec = "serial:/dev/ttyACM0@9600"
@@ -52,11 +55,32 @@ format = "json"
 enabled = true
 "#;
 
-fn cases() -> u32 {
-    std::env::var("FUZZ_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(100_000)
+/// Runs `test` on fresh inputs from `strategy`, in batches with new seeds,
+/// until the time or case budget is spent; gives how many ran.
+fn fuzz<S: Strategy>(strategy: S, test: impl Fn(S::Value) -> TestCaseResult) -> u32 {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(default)
+    };
+    let budget = Duration::from_secs(env("FUZZ_SECS", 10));
+    let max_cases = u32::try_from(env("FUZZ_CASES", 200_000)).unwrap_or(u32::MAX);
+    let started = Instant::now();
+    let mut cases = 0;
+    while cases < max_cases && started.elapsed() < budget {
+        let batch = 2000.min(max_cases - cases);
+        let mut runner = TestRunner::new(RunnerConfig {
+            cases: batch,
+            failure_persistence: None,
+            ..RunnerConfig::default()
+        });
+        if let Err(failure) = runner.run(&strategy, &test) {
+            panic!("{failure}");
+        }
+        cases += batch;
+    }
+    cases
 }
 
 /// The full config with a few byte ranges replaced by TOML-ish text.
@@ -128,20 +152,16 @@ fn check(text: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases(),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+#[test]
+fn a_mutated_config_is_loaded_or_refused_with_a_position() {
+    let cases = fuzz(mutated(), |text| check(&text));
+    println!("mutated configs: {cases} cases");
+    assert!(cases >= 2000, "only {cases} cases ran");
+}
 
-    #[test]
-    fn a_mutated_config_is_loaded_or_refused_with_a_position(text in mutated()) {
-        check(&text)?;
-    }
-
-    #[test]
-    fn any_text_is_loaded_or_refused_with_a_position(text in "\\PC{0,200}") {
-        check(&text)?;
-    }
+#[test]
+fn any_text_is_loaded_or_refused_with_a_position() {
+    let cases = fuzz("\\PC{0,200}", |text| check(&text));
+    println!("arbitrary texts: {cases} cases");
+    assert!(cases >= 2000, "only {cases} cases ran");
 }

@@ -3,22 +3,46 @@
 //! and a corpus of interesting inputs replayed on every run.
 //!
 //! `cargo fuzz` needs nightly; proptest's generators, weighted towards the
-//! protocol's own bytes, reach as deep into the grammar. The case count is
-//! chosen so that a debug build spends some seconds here in CI; raise it
-//! for a longer run with `FUZZ_CASES=N`. A failure is shrunk to a minimal
-//! input by proptest: add it to `tests/corpus/` (`ok-*` files are accepted
-//! line by line, `bad-REASON-*` files rejected for that reason).
+//! protocol's own bytes, reach as deep into the grammar. The run is bounded
+//! in time, not in cases, since a debug build's speed varies tenfold with
+//! the machine and its load: see [`fuzz`]. A failure is shrunk to a
+//! minimal input by proptest: add it to `tests/corpus/` (`ok-*` files are
+//! accepted line by line, `bad-REASON-*` files rejected for that reason).
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use esplora_parser::{LineFramer, MAX_LINE_LEN, parse_line};
 use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseResult, TestRunner};
 
-fn cases() -> u32 {
-    std::env::var("FUZZ_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(300_000)
+/// Runs `test` on fresh inputs from `strategy`, in batches with new seeds,
+/// until `FUZZ_SECS` (default 10) have passed or `FUZZ_CASES` (default
+/// 200 000) cases have run; gives how many ran.
+fn fuzz<S: Strategy>(strategy: S, test: impl Fn(S::Value) -> TestCaseResult) -> u32 {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(default)
+    };
+    let budget = Duration::from_secs(env("FUZZ_SECS", 10));
+    let max_cases = u32::try_from(env("FUZZ_CASES", 200_000)).unwrap_or(u32::MAX);
+    let started = Instant::now();
+    let mut cases = 0;
+    while cases < max_cases && started.elapsed() < budget {
+        let batch = 2000.min(max_cases - cases);
+        let mut runner = TestRunner::new(Config {
+            cases: batch,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        if let Err(failure) = runner.run(&strategy, &test) {
+            panic!("{failure}");
+        }
+        cases += batch;
+    }
+    cases
 }
 
 /// Each framed line's outcome: the parsed reading as text, or the reason.
@@ -55,21 +79,15 @@ fn stream() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(byte, 0..200)
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases(),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
-
-    #[test]
-    fn framing_and_parsing_never_panic_and_ignore_chunking(
-        bytes in stream(),
-        chunk in 1usize..64,
-    ) {
+#[test]
+fn framing_and_parsing_never_panic_and_ignore_chunking() {
+    let cases = fuzz((stream(), 1usize..64), |(bytes, chunk)| {
         let whole = frame_and_parse(&mut std::iter::once(&bytes[..]));
         prop_assert_eq!(frame_and_parse(&mut bytes.chunks(chunk)), whole);
-    }
+        Ok(())
+    });
+    println!("framer and parser: {cases} cases");
+    assert!(cases >= 2000, "only {cases} cases ran");
 }
 
 #[test]
