@@ -215,12 +215,35 @@ async fn a_slowloris_of_1500_idle_sockets_does_not_keep_healthz_waiting() {
     raise_file_limit(SOCKETS as u64 + 200);
     let dir = tempfile::tempdir().unwrap();
     // A long header timeout, so that the sockets stay for the whole test.
-    let daemon = start(&dir, "header_timeout_secs = 120");
+    let path = dir.path().join("bridge.toml");
+    std::fs::write(&path, "[http]\nheader_timeout_secs = 120\n").unwrap();
+    let daemon = Daemon::start_with(
+        &["--config", path.to_str().unwrap(), "--input", "demo"],
+        |command| {
+            // The usual soft limit, below the sockets: the daemon must raise
+            // its own.
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe, and nothing else runs
+            // between fork and exec.
+            unsafe {
+                command.pre_exec(|| {
+                    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+                    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+                    setrlimit(Resource::RLIMIT_NOFILE, 1024, hard)?;
+                    Ok(())
+                });
+            }
+        },
+        None,
+    );
     let before = common::memory_kb(daemon.pid(), "VmHWM");
 
     let mut sockets = Vec::with_capacity(SOCKETS);
     for i in 0..SOCKETS {
-        let mut socket = TcpStream::connect(addr(&daemon)).await.unwrap();
+        let mut socket = tokio::time::timeout(WAIT, TcpStream::connect(addr(&daemon)))
+            .await
+            .unwrap_or_else(|_| panic!("the daemon stopped accepting at socket {i}"))
+            .unwrap();
         // Half send the start of a head and stop; half send nothing.
         if i % 2 == 0 {
             socket
