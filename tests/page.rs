@@ -232,3 +232,41 @@ async fn the_page_follows_the_board_live() {
 
     browser.close().await.unwrap();
 }
+
+/// With `[http] token`, the page opened as `/?token=TOKEN` loads its script
+/// and follows `/events` (by the cookie that answer sets); without the
+/// token it gets nothing.
+#[tokio::test]
+async fn the_page_works_with_a_token() {
+    const TOKEN: &str = "page-token-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(&config, format!("[http]\ntoken = \"{TOKEN}\"\n")).unwrap();
+    let daemon = Daemon::start_fed(&["--config", config.to_str().unwrap(), "--max-rate-hz", "0"])
+        .authorized(TOKEN);
+    daemon.feed("s:100,l:600\n");
+    daemon.wait_slider(100).await;
+
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+    browser.goto(&daemon.base).await.unwrap();
+    let refused = browser.source().await.unwrap();
+    assert!(refused.contains("a token is needed"), "{refused}");
+
+    browser
+        .goto(&format!("{}/?token={TOKEN}", daemon.base))
+        .await
+        .unwrap();
+    assert_eq!(browser.title().await.unwrap(), "Esplora · live");
+    wait_page(&browser, "the current values", |s| {
+        s["numbers"]["slider"] == "100" && s["connection"] == "live"
+    })
+    .await;
+    daemon.feed("s:200\n");
+    wait_page(&browser, "the slider at 200", |s| {
+        s["numbers"]["slider"] == "200"
+    })
+    .await;
+    browser.close().await.unwrap();
+}

@@ -197,6 +197,51 @@ fn sigterm_closes_a_connected_client_and_exits_0() {
     );
 }
 
+/// Streams end themselves at shutdown, so it does not wait out its grace
+/// period for them: the WebSocket is closed with 1001, the SSE body ends.
+#[tokio::test]
+async fn sigterm_ends_sse_and_websocket_streams_at_once() {
+    let mut daemon = Daemon::start_fed(&[]);
+    daemon.feed("s:1\n");
+    let seq = daemon.wait_slider(1).await;
+    let mut sse = daemon.events(None).await;
+    assert!(matches!(sse.next_event().await.1.as_str(), "snapshot"));
+    let mut ws = daemon.websocket("/ws").await;
+    assert_eq!(ws.next_json().await["type"], "snapshot");
+    let poll = daemon
+        .http
+        .get(daemon.url(&format!("/api/poll?since={seq}&timeout=60")))
+        .send();
+    let poll = tokio::spawn(poll);
+    daemon
+        .wait_metric("esplora_http_clients{transport=\"poll\"}", 1)
+        .await;
+
+    let (status, took) = daemon.stop(Signal::SIGTERM, Duration::from_secs(2));
+    eprintln!("SIGTERM to exit with SSE, WebSocket and long-poll clients: {took:?}");
+    assert!(status.success(), "SIGTERM should give exit 0, not {status}");
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    let close = loop {
+        match ws.next_message().await {
+            Some(tokio_tungstenite::tungstenite::Message::Close(close)) => break close,
+            Some(_) => {}
+            None => panic!("the WebSocket ended without a close frame"),
+        }
+    };
+    assert_eq!(
+        close.map(|frame| frame.code),
+        Some(tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Away)
+    );
+    while let Some(item) = sse.next_item().await {
+        assert!(!matches!(item, common::SseItem::Other(ref text) if text.is_empty()));
+    }
+    let answer = poll
+        .await
+        .unwrap()
+        .expect("the long poll should be answered");
+    assert_eq!(answer.status(), 200);
+}
+
 #[test]
 fn sigint_does_not_wait_for_an_open_stdin() {
     // Reading stdin blocks a thread that nothing can interrupt; the daemon

@@ -5,14 +5,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use esplora_config::Config;
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::command::Commands;
-use crate::http::{self, AppState};
+use crate::http::{self, Access, AppState, Limits};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -36,6 +38,7 @@ const DRAIN: Duration = Duration::from_secs(1);
 const GRACE: Duration = Duration::from_secs(2);
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    raise_file_limit();
     // Everything that can fail on a typo fails here, before anything runs.
     let source = Source::open(&config.input.spec, config.input.replay_rate).await?;
     let listener = TcpListener::bind(config.http.listen)
@@ -54,6 +57,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::new(config.http.history, Arc::clone(&metrics)));
     info!(input = %config.input.spec, "listening on http://{}", listener.local_addr()?);
     let (commands, inbox) = Commands::new(config.commands.enabled, source.is_serial());
+    let token = match (&config.http.token, &config.http.token_file) {
+        (Some(token), _) => Some(SecretString::from(token.as_str())),
+        (None, Some(path)) => Some(read_token(path)?),
+        (None, None) => None,
+    };
+    let access = Access::new(token.as_ref(), config.http.allowed_origins.clone());
+    if !access.guarded() && !config.http.listen.ip().is_loopback() {
+        warn!(
+            "listening on {} without a token: anyone who can reach this address can read the \
+             board{}; set [http] token_file",
+            config.http.listen,
+            if config.commands.enabled {
+                " and send it commands"
+            } else {
+                ""
+            },
+        );
+    }
     let state = Arc::new(AppState {
         hub: Arc::clone(&hub),
         metrics: Arc::clone(&metrics),
@@ -61,8 +82,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         commands,
         keepalive: Duration::from_secs(config.http.keepalive_secs),
         pusher: relay.as_ref().map(Relay::credentials),
+        limits: Limits::new(&config.http),
+        access,
     });
-    shutdown.spawn(http::serve(listener, state));
+    shutdown.spawn(http::serve(listener, state, config.http.max_connections));
     let relay = relay.map(|relay| relay.spawn(Arc::clone(&hub)));
 
     let (tx, rx) = mpsc::channel(SOURCE_QUEUE);
@@ -111,4 +134,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     info!(took_ms = started.elapsed().as_millis(), "shut down");
     Ok(())
+}
+
+/// Every connection is a file descriptor, and the usual soft limit (1024)
+/// is below `max_connections`: raise it to the hard limit, which is the
+/// administrator's to set (systemd's `LimitNOFILE=`).
+fn raise_file_limit() {
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => debug!(from = soft, to = hard, "raised the open file limit"),
+            Err(error) => warn!("cannot raise the open file limit from {soft}: {error}"),
+        },
+        Ok(_) => {}
+        Err(error) => warn!("cannot read the open file limit: {error}"),
+    }
+}
+
+/// The token in `[http] token_file`, held to the same rules as `token`.
+fn read_token(path: &std::path::Path) -> anyhow::Result<SecretString> {
+    let token = crate::secret::read_file(path, "HTTP token")?;
+    if !esplora_config::valid_token(token.expose_secret()) {
+        bail!(
+            "the HTTP token file {} must hold 16 to 256 of A-Z a-z 0-9 - . _ ~ + / =",
+            path.display()
+        );
+    }
+    Ok(token)
 }

@@ -29,6 +29,7 @@
 //!   validated, and carried back to the serial source.
 //! - [`metrics`]: the counters behind `GET /metrics`.
 //! - [`record`]: the `record` subcommand.
+//! - [`secret`]: secrets kept in files (relay secret, HTTP token).
 //! - [`generate`]: the shell completions and man pages, written from the
 //!   command line's definition for packaging.
 //! - [`service`]: the `sd_notify` protocol: readiness, status, and the
@@ -48,6 +49,7 @@ pub mod hub;
 pub mod metrics;
 pub mod pipeline;
 pub mod record;
+pub mod secret;
 pub mod service;
 pub mod shutdown;
 pub mod sink;

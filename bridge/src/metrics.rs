@@ -60,7 +60,18 @@ pub struct Metrics {
     clients_resynced: Family<TransportLabel, Counter>,
     clients_dropped: Family<DropLabel, Counter>,
     commands: Family<OutcomeLabel, Counter>,
+    connections: Gauge,
+    refused: Family<ReasonLabel, Counter>,
     relay: RelayMetrics,
+}
+
+/// Keeps a connection counted in `esplora_http_connections` while it lives.
+pub struct OpenConnection(Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// The relay's share: see the `relay_*` methods.
@@ -160,6 +171,8 @@ impl Metrics {
         let clients_resynced = Family::default();
         let clients_dropped = Family::default();
         let commands = Family::default();
+        let connections = Gauge::default();
+        let refused = Family::default();
         registry.register(
             "lines_accepted",
             "Lines parsed and accepted",
@@ -215,6 +228,16 @@ impl Metrics {
             "Board commands from WebSocket clients, by outcome",
             commands.clone(),
         );
+        registry.register(
+            "http_connections",
+            "Open connections to the local HTTP server",
+            connections.clone(),
+        );
+        registry.register(
+            "http_refused",
+            "Connections and requests refused by a limit or access control, by reason",
+            refused.clone(),
+        );
         let relay = RelayMetrics::register(&mut registry);
         Metrics {
             registry,
@@ -229,6 +252,8 @@ impl Metrics {
             clients_resynced,
             clients_dropped,
             commands,
+            connections,
+            refused,
             relay,
         }
     }
@@ -284,6 +309,18 @@ impl Metrics {
     /// A command's outcome: `sent`, `invalid`, or why it was refused.
     pub fn command(&self, outcome: &'static str) {
         self.commands.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// A connection has opened; it counts as open until the handle drops.
+    pub fn connection_opened(&self) -> OpenConnection {
+        self.connections.inc();
+        OpenConnection(self.connections.clone())
+    }
+
+    /// A connection or request refused: `max_connections`,
+    /// `unauthorized`, `origin`, `body_too_large`.
+    pub fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     /// One publish request to the relay and its outcome; `status` 0: no answer.

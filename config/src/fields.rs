@@ -171,6 +171,104 @@ pub(crate) fn keepalive<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u6
     integer(deserializer, 1..=MAX_KEEPALIVE_SECS)
 }
 
+/// Usize bounds for the `[http]` limits; the lower bounds are what a
+/// well-behaved client needs (hyper's read buffer is at least 8 KB).
+pub(crate) fn max_connections<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<usize, D::Error> {
+    size(deserializer, 1..=1_000_000)
+}
+
+pub(crate) fn max_header_bytes<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<usize, D::Error> {
+    size(deserializer, 8192..=1 << 20)
+}
+
+pub(crate) fn max_body_bytes<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<usize, D::Error> {
+    size(deserializer, 1..=1 << 20)
+}
+
+pub(crate) fn max_ws_frame_bytes<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<usize, D::Error> {
+    size(deserializer, 1024..=16 << 20)
+}
+
+pub(crate) fn header_timeout<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    integer(deserializer, 1..=3600)
+}
+
+fn size<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    range: RangeInclusive<u64>,
+) -> Result<usize, D::Error> {
+    usize::try_from(integer(deserializer, range)?).map_err(de::Error::custom)
+}
+
+/// The characters a token may use: URL- and header-safe as they are, so
+/// that `?token=` and `Authorization` carry it unescaped.
+fn token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '=')
+}
+
+pub(crate) fn token<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    // As for `secret`: no message quotes the value.
+    let text = secret(deserializer)?.unwrap_or_default();
+    if !(16..=256).contains(&text.len()) {
+        return Err(de::Error::custom(
+            "the token must be 16 to 256 characters long",
+        ));
+    }
+    if !text.chars().all(token_char) {
+        return Err(de::Error::custom(
+            "the token may use only A-Z a-z 0-9 - . _ ~ + / =",
+        ));
+    }
+    Ok(Some(text))
+}
+
+/// Whether `token` (from a token file) is one [`token`] would accept.
+pub fn valid_token(token: &str) -> bool {
+    (16..=256).contains(&token.len()) && token.chars().all(token_char)
+}
+
+pub(crate) fn origins<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    /// One origin, checked where it stands so that an error points at it.
+    struct Origin(String);
+
+    impl<'de> Deserialize<'de> for Origin {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            parse_str(deserializer, "an origin string", |text| {
+                let host = text
+                    .strip_prefix("http://")
+                    .or_else(|| text.strip_prefix("https://"));
+                match host {
+                    Some(host)
+                        if !host.is_empty()
+                            && !host.contains(['/', '?', '#', '@'])
+                            && !text
+                                .chars()
+                                .any(|c| c.is_whitespace() || c.is_ascii_uppercase()) =>
+                    {
+                        Ok(Origin(text.to_owned()))
+                    }
+                    _ => Err(format!(
+                        "invalid origin {text:?}: expected scheme://host[:port] in lower case, such as \"https://example.com\", with no path"
+                    )),
+                }
+            })
+        }
+    }
+
+    let origins = Vec::<Origin>::deserialize(deserializer)?;
+    Ok(origins.into_iter().map(|Origin(text)| text).collect())
+}
+
 pub(crate) fn rate_limit<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
     hertz(deserializer, true)
 }

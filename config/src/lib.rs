@@ -34,6 +34,13 @@
 //! listen = "127.0.0.1:8080"  # IP:PORT
 //! history = 1024             # events kept for resume, 1..=1000000
 //! keepalive_secs = 15        # SSE comment / WebSocket ping interval, 1..=3600
+//! max_connections = 4096     # one more is answered 503
+//! max_header_bytes = 16384   # request head; larger is 431, 8192..=1048576
+//! max_body_bytes = 4096      # request body; larger is 413
+//! max_ws_frame_bytes = 65536 # a client's WebSocket frame; larger closes with 1009
+//! header_timeout_secs = 10   # to send a request head; also the keep-alive idle time
+//! token_file = "/etc/esplora-bridge/token"   # or token = "...": bearer auth on all but /healthz
+//! allowed_origins = ["https://example.com"]  # other origins allowed WebSocket and CORS
 //!
 //! [transform]
 //! max_rate_hz = 50           # local publish rate limit, >= 0; 0 = no limit
@@ -78,6 +85,7 @@ mod parse;
 mod schema;
 
 pub use error::{ConfigError, ValueError};
+pub use fields::valid_token;
 pub use input::{InputSpec, ReplayRate};
 pub use names::Names;
 pub use schema::{

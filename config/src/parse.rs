@@ -62,6 +62,12 @@ impl Config {
 
     /// Checks that involve more than one value; returns the key to blame.
     fn check(&self) -> Result<(), (Vec<&str>, String)> {
+        if self.http.token.is_some() && self.http.token_file.is_some() {
+            return Err((
+                vec!["http", "token_file"],
+                "set either `token` or `token_file`, not both".to_owned(),
+            ));
+        }
         if let Some(relay) = &self.relay {
             match (&relay.secret, &relay.secret_file) {
                 (Some(_), Some(_)) => {

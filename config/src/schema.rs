@@ -63,7 +63,11 @@ pub struct InputConfig {
 }
 
 /// `[http]`
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+///
+/// Besides the address, the limits that keep a hostile or broken client
+/// from costing more than its share (see the README's "Limits and
+/// security"), and access control. `Debug` does not print the token.
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// `listen`, as `--listen`: the socket address to serve on, `IP:PORT`.
@@ -77,10 +81,51 @@ pub struct HttpConfig {
     pub history: usize,
     /// `keepalive_secs`: how often an idle stream is kept alive: an SSE
     /// comment line, a WebSocket ping. A WebSocket peer that has sent nothing
-    /// (not even a pong) for two of these is dropped as dead. 1 to 3600;
+    /// (not even a pong) for two of these is dropped as dead; TCP keep-alive
+    /// probes at this interval end half-open connections. 1 to 3600;
     /// default 15.
     #[serde(deserialize_with = "fields::keepalive")]
     pub keepalive_secs: u64,
+    /// `max_connections`: open connections at most; one more is answered
+    /// `503` and closed at once. 1 to 1 000 000; default 4096.
+    #[serde(deserialize_with = "fields::max_connections")]
+    pub max_connections: usize,
+    /// `max_header_bytes`: the largest request head (request line and
+    /// headers); a larger one is answered `431`. 8192 to 1 048 576; default
+    /// 16384.
+    #[serde(deserialize_with = "fields::max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// `max_body_bytes`: the largest request body; a larger one is answered
+    /// `413`. 1 to 1 048 576; default 4096.
+    #[serde(deserialize_with = "fields::max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// `max_ws_frame_bytes`: the largest WebSocket frame or message a client
+    /// may send; a larger one closes the connection with 1009. 1024 to
+    /// 16 777 216; default 65536.
+    #[serde(deserialize_with = "fields::max_ws_frame_bytes")]
+    pub max_ws_frame_bytes: usize,
+    /// `header_timeout_secs`: how long a connection may take to send a
+    /// whole request head, counted from when it opens or its previous
+    /// response ended; so it is also how long an idle keep-alive connection
+    /// is kept. Slow or silent connections (slowloris) are closed after it.
+    /// 1 to 3600; default 10.
+    #[serde(deserialize_with = "fields::header_timeout")]
+    pub header_timeout_secs: u64,
+    /// `token`: when set (or `token_file`), every route but `/healthz`
+    /// needs it: `Authorization: Bearer TOKEN`, or `?token=TOKEN` where a
+    /// client cannot set headers (EventSource, the page). 16 to 256 of
+    /// `A-Z a-z 0-9 - . _ ~ + / =`. Default none: no authentication.
+    #[serde(default, deserialize_with = "fields::token")]
+    pub token: Option<String>,
+    /// `token_file`: a file holding the token, read at start. Not both.
+    #[serde(default, deserialize_with = "fields::secret_file")]
+    pub token_file: Option<PathBuf>,
+    /// `allowed_origins`: origins (`https://host[:port]`) besides the
+    /// server's own whose pages may open a WebSocket here and read answers
+    /// (CORS). Default empty: same origin only; a client that sends no
+    /// `Origin` (not a browser) is not affected.
+    #[serde(deserialize_with = "fields::origins")]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -89,7 +134,33 @@ impl Default for HttpConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             history: 1024,
             keepalive_secs: 15,
+            max_connections: 4096,
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 4096,
+            max_ws_frame_bytes: 64 * 1024,
+            header_timeout_secs: 10,
+            token: None,
+            token_file: None,
+            allowed_origins: Vec::new(),
         }
+    }
+}
+
+impl fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("listen", &self.listen)
+            .field("history", &self.history)
+            .field("keepalive_secs", &self.keepalive_secs)
+            .field("max_connections", &self.max_connections)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_ws_frame_bytes", &self.max_ws_frame_bytes)
+            .field("header_timeout_secs", &self.header_timeout_secs)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_file", &self.token_file)
+            .field("allowed_origins", &self.allowed_origins)
+            .finish()
     }
 }
 

@@ -51,6 +51,13 @@ exit_at_eof = true
 listen = "0.0.0.0:9090"
 history = 4096
 keepalive_secs = 5
+max_connections = 100
+max_header_bytes = 8192
+max_body_bytes = 1024
+max_ws_frame_bytes = 2048
+header_timeout_secs = 3
+token = "0123456789abcdef-token"
+allowed_origins = ["https://example.com", "http://localhost:3000"]
 
 [transform]
 max_rate_hz = 20.5
@@ -93,6 +100,13 @@ fn empty_file_gives_the_defaults() {
     );
     assert_eq!(config.http.history, 1024);
     assert_eq!(config.http.keepalive_secs, 15);
+    assert_eq!(config.http.max_connections, 4096);
+    assert_eq!(config.http.max_header_bytes, 16384);
+    assert_eq!(config.http.max_body_bytes, 4096);
+    assert_eq!(config.http.max_ws_frame_bytes, 65536);
+    assert_eq!(config.http.header_timeout_secs, 10);
+    assert_eq!(config.http.token, None);
+    assert!(config.http.allowed_origins.is_empty());
     assert_eq!(config.transform.max_rate_hz, 50.0);
     assert_eq!(config.transform.keyframe_secs, 10);
     assert!(config.transform.deadband.is_empty());
@@ -123,6 +137,17 @@ fn full_example_parses_to_its_values() {
             listen: "0.0.0.0:9090".parse().unwrap(),
             history: 4096,
             keepalive_secs: 5,
+            max_connections: 100,
+            max_header_bytes: 8192,
+            max_body_bytes: 1024,
+            max_ws_frame_bytes: 2048,
+            header_timeout_secs: 3,
+            token: Some("0123456789abcdef-token".to_owned()),
+            token_file: None,
+            allowed_origins: vec![
+                "https://example.com".to_owned(),
+                "http://localhost:3000".to_owned(),
+            ],
         },
         transform: TransformConfig {
             max_rate_hz: 20.5,
@@ -176,6 +201,7 @@ fn relay_debug_hides_the_secret() {
     let config = parse(FULL_EXAMPLE).unwrap();
     let shown = format!("{:?}", config);
     assert!(!shown.contains("s3cr3t"), "{shown}");
+    assert!(!shown.contains("0123456789abcdef-token"), "{shown}");
     assert!(shown.contains("<redacted>"), "{shown}");
 }
 
@@ -444,4 +470,76 @@ fn secret_is_not_echoed_in_errors() {
         .unwrap_err();
     assert!(!error.to_string().contains("12345"), "{error}");
     assert!(error.to_string().contains("relay.secret"), "{error}");
+}
+
+#[test]
+fn http_limits_are_range_checked_where_they_stand() {
+    for (text, key, expected) in [
+        (
+            "[http]\nmax_connections = 0\n",
+            "http.max_connections",
+            "expected an integer from 1 to 1000000",
+        ),
+        (
+            "[http]\nmax_header_bytes = 1024\n",
+            "http.max_header_bytes",
+            "expected an integer from 8192 to 1048576",
+        ),
+        (
+            "[http]\nmax_body_bytes = -1\n",
+            "http.max_body_bytes",
+            "expected an integer from 1 to 1048576",
+        ),
+        (
+            "[http]\nmax_ws_frame_bytes = 100\n",
+            "http.max_ws_frame_bytes",
+            "expected an integer from 1024 to 16777216",
+        ),
+        (
+            "[http]\nheader_timeout_secs = 0\n",
+            "http.header_timeout_secs",
+            "expected an integer from 1 to 3600",
+        ),
+    ] {
+        let (line, column, named_key, message) = error(text);
+        assert_eq!(
+            (line, column, named_key),
+            (2, text.find(" = ").unwrap() - 3, named(key)),
+            "{text}"
+        );
+        assert!(message.ends_with(expected), "{text}: {message}");
+    }
+}
+
+#[test]
+fn a_bad_token_is_refused_without_being_quoted() {
+    let (line, _, key, message) = error("[http]\ntoken = \"short-secret\"\n");
+    assert_eq!((line, key), (2, named("http.token")));
+    assert_eq!(message, "the token must be 16 to 256 characters long");
+    let (_, _, key, message) = error("[http]\ntoken = \"0123456789abcdef;secret\"\n");
+    assert_eq!(key, named("http.token"));
+    assert!(!message.contains("secret"), "{message}");
+    let (line, _, key, message) =
+        error("[http]\ntoken = \"0123456789abcdef\"\ntoken_file = \"/t\"\n");
+    assert_eq!((line, key), (3, named("http.token_file")));
+    assert!(message.contains("not both"), "{message}");
+}
+
+#[test]
+fn origins_are_scheme_host_and_port() {
+    let config = parse("[http]\nallowed_origins = [\"https://a.example:8443\"]\n").unwrap();
+    assert_eq!(config.http.allowed_origins, ["https://a.example:8443"]);
+    for bad in [
+        "a.example",
+        "https://a.example/path",
+        "https://",
+        "https://A.example",
+    ] {
+        let text = format!("[http]\nallowed_origins = [\"https://ok.example\", \"{bad}\"]\n");
+        let (line, column, key, message) = error(&text);
+        assert_eq!((line, key), (2, named("http.allowed_origins")), "{bad}");
+        // The column points at the bad one, not the first.
+        assert_eq!(column, 42, "{bad}");
+        assert!(message.starts_with("invalid origin"), "{bad}: {message}");
+    }
 }

@@ -154,6 +154,19 @@ impl Daemon {
         daemon
     }
 
+    /// Sends `token` as `Authorization: Bearer` with every request made
+    /// through [`Daemon::http`], the harness's own included.
+    pub fn authorized(mut self, token: &str) -> Daemon {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = format!("Bearer {token}").parse().expect("a header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        self.http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("a client");
+        self
+    }
+
     /// Writes `lines` to the daemon's stdin (see [`Daemon::start_fed`]).
     pub fn feed(&self, lines: &str) {
         write_lines(&self.stdin, lines.as_bytes());
@@ -353,6 +366,18 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A `kB` field of `/proc/PID/status`, such as `VmHWM` (peak resident
+/// memory) or `VmRSS`.
+pub fn memory_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("the daemon's /proc status should be readable");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// The sum of the samples in Prometheus text whose line starts with `prefix`

@@ -40,6 +40,11 @@ impl Board {
         self.master.flush().unwrap();
     }
 
+    /// A second handle on the board's end, to write from another thread.
+    pub fn writer(&self) -> File {
+        self.master.try_clone().unwrap()
+    }
+
     /// The next line the daemon wrote to the board, without its `\n`.
     pub fn read_line(&mut self) -> String {
         self.set_nonblocking(false);

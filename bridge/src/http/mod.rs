@@ -5,7 +5,8 @@
 //! The streaming transports each have a module: [`sse`], [`ws`] (which
 //! takes the connection over with an HTTP upgrade) and [`poll`]; both
 //! streams get their events through a [`feed`]. [`page`] serves the live
-//! page, built into the binary.
+//! page, built into the binary. [`limits`] bounds what a client may cost;
+//! [`access`] decides who may come in.
 //!
 //! On shutdown the server stops accepting, and every connection finishes
 //! the response in flight, then closes (an idle keep-alive connection closes
@@ -13,7 +14,9 @@
 //! when [`Shutdown::cancelled`] completes; whatever is still open when the
 //! grace period is over is dropped.
 
+mod access;
 mod feed;
+mod limits;
 mod page;
 mod poll;
 mod pusher_auth;
@@ -26,9 +29,12 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tracing::debug;
+
+pub use access::Access;
+pub use limits::Limits;
 
 use crate::command::Commands;
 use crate::hub::Hub;
@@ -48,10 +54,18 @@ pub struct AppState {
     /// The relay's app key and secret, for `POST /pusher/auth`; `None`
     /// without a relay.
     pub pusher: Option<Arc<Credentials>>,
+    pub limits: Limits,
+    pub access: Access,
 }
 
-/// Accepts connections until shutdown.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
+/// Accepts connections until shutdown, at most `max_connections` at once.
+pub async fn serve(listener: TcpListener, state: Arc<AppState>, max_connections: usize) {
+    let admission = limits::Admission::new(max_connections, Arc::clone(&state.metrics));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.limits.header_timeout)
+        .max_buf_size(state.limits.max_header_bytes);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -66,11 +80,22 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
                 continue;
             }
         };
+        let Some((stream, slot)) = admission.admit(stream) else {
+            debug!(%peer, "refused a connection: max_connections reached");
+            continue;
+        };
+        state.limits.tune(&stream);
         let shutdown = state.shutdown.clone();
         let handlers = Arc::clone(&state);
+        let builder = builder.clone();
         state.shutdown.spawn(async move {
-            let service = service_fn(move |request| router::route(request, Arc::clone(&handlers)));
-            let connection = http1::Builder::new()
+            let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                // A WebSocket takes its own clone, so the connection stays
+                // counted after the upgrade.
+                request.extensions_mut().insert(slot.clone());
+                router::route(request, Arc::clone(&handlers))
+            });
+            let connection = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             tokio::pin!(connection);

@@ -44,7 +44,12 @@ pub async fn answer(request: &Request<Incoming>, state: &AppState) -> Response<B
     let mut events = follow.first;
     if events.is_empty() {
         let wait = Duration::from_secs(timeout);
-        match tokio::time::timeout(wait, follow.events.recv()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout(wait, follow.events.recv()) => next,
+            // Answered as a timeout would be: the client asks again, elsewhere or later.
+            () = state.shutdown.cancelled() => Ok(Err(RecvError::Closed)),
+        };
+        match next {
             Ok(Ok(event)) => {
                 events.push(event);
                 // Whatever was published with it goes in the same answer.

@@ -10,8 +10,8 @@
 //! signature and are refused the same way. Without a `[relay]` there is
 //! nothing to sign with: 404.
 //!
-//! Anyone who can reach the local server can get a signature: the server's
-//! listen address is the gate (loopback by default).
+//! Anyone who may use the local server can get a signature: its listen
+//! address (loopback by default) and its token are the gate.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -22,8 +22,6 @@ use serde_json::json;
 
 use super::AppState;
 
-/// Far more than a socket id and a channel name take.
-const MAX_BODY: usize = 4096;
 /// Pusher's longest channel name.
 const MAX_CHANNEL: usize = 164;
 
@@ -34,12 +32,16 @@ pub async fn answer(request: Request<Incoming>, state: &AppState) -> Response<Fu
             &json!({"error": "no relay is configured"}),
         );
     };
-    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+    // A chunked body has no length to check beforehand (the router checks
+    // `Content-Length`): it is cut off here.
+    let limit = state.limits.max_body_bytes;
+    let body = match Limited::new(request.into_body(), limit).collect().await {
         Ok(body) => body.to_bytes(),
         Err(error) if error.is::<LengthLimitError>() => {
+            state.metrics.refused("body_too_large");
             return reply(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &json!({"error": format!("the form is over {MAX_BODY} bytes")}),
+                &json!({"error": format!("the form is over {limit} bytes")}),
             );
         }
         Err(_) => {

@@ -1,5 +1,7 @@
 //! Routes: which handler answers which path, and the plain answers
-//! (400, 404, 405) shared by all of them.
+//! (400, 404, 405) shared by all of them. Before a request reaches its
+//! handler it passes [`Access`](super::Access) (every route but `/healthz`)
+//! and the body size limit.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -8,10 +10,10 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use super::{AppState, page, poll, pusher_auth, sse, ws};
+use super::{AppState, access, page, poll, pusher_auth, sse, ws};
 
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
@@ -19,6 +21,35 @@ pub async fn route(
     request: Request<Incoming>,
     state: Arc<AppState>,
 ) -> Result<Response<Body>, Infallible> {
+    // Load balancers and systemd check health without credentials.
+    if request.uri().path() == "/healthz" {
+        return Ok(handle(request, state).await);
+    }
+    if let Some(preflight) = state.access.preflight(&request) {
+        return Ok(preflight);
+    }
+    let Some(granted) = state.access.check(&request) else {
+        state.metrics.refused("unauthorized");
+        return Ok(access::unauthorized());
+    };
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > state.limits.max_body_bytes as u64) {
+        state.metrics.refused("body_too_large");
+        return Ok(plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is over max_body_bytes\n",
+        ));
+    }
+    let headers = request.headers().clone();
+    let mut response = handle(request, Arc::clone(&state)).await;
+    state.access.finish(&headers, granted, &mut response);
+    Ok(response)
+}
+
+async fn handle(request: Request<Incoming>, state: Arc<AppState>) -> Response<Body> {
     let path = request.uri().path();
     // A stream or a wait has nothing to say to HEAD.
     let allow = match path {
@@ -26,7 +57,7 @@ pub async fn route(
         "/pusher/auth" => "POST",
         "/api/latest" | "/healthz" | "/metrics" => "GET, HEAD",
         _ if page::asset(path).is_some() => "GET, HEAD",
-        _ => return Ok(plain(StatusCode::NOT_FOUND, "not found\n")),
+        _ => return plain(StatusCode::NOT_FOUND, "not found\n"),
     };
     if !allow
         .split(", ")
@@ -36,9 +67,9 @@ pub async fn route(
         response
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static(allow));
-        return Ok(response);
+        return response;
     }
-    Ok(match path {
+    match path {
         "/events" => sse::stream(&request, &state),
         "/ws" => ws::upgrade(request, state),
         "/api/poll" => poll::answer(&request, &state).await,
@@ -52,7 +83,7 @@ pub async fn route(
         ),
         "/healthz" => plain(StatusCode::OK, "ok\n"),
         _ => page::serve(path),
-    })
+    }
 }
 
 /// What a client got wrong in its request: answered with a 400 and this

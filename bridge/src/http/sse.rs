@@ -25,6 +25,7 @@ use hyper::{Request, Response};
 use super::AppState;
 use super::feed::Feed;
 use super::router::{BadRequest, Body, bad_request};
+use crate::shutdown::Shutdown;
 
 /// How long a browser waits before reconnecting, in ms.
 const RETRY_MS: u64 = 2000;
@@ -45,6 +46,7 @@ pub fn stream(request: &Request<Incoming>, state: &AppState) -> Response<Body> {
         feed,
         keepalive: state.keepalive,
         started: false,
+        shutdown: state.shutdown.clone(),
     };
     let body = futures_util::stream::unfold(events, |mut events| async move {
         let chunk = events.next_chunk().await?;
@@ -83,6 +85,9 @@ struct Events {
     feed: Feed,
     keepalive: Duration,
     started: bool,
+    /// Ends the stream when the daemon shuts down; `EventSource` then
+    /// reconnects by itself, with `Last-Event-ID`.
+    shutdown: Shutdown,
 }
 
 impl Events {
@@ -92,9 +97,13 @@ impl Events {
             self.started = true;
             return Some(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
         }
-        let event = match tokio::time::timeout(self.keepalive, self.feed.next()).await {
-            Ok(event) => event?,
-            Err(_) => return Some(Bytes::from_static(KEEPALIVE)),
+        let next = tokio::time::timeout(self.keepalive, self.feed.next());
+        let event = tokio::select! {
+            next = next => match next {
+                Ok(event) => event?,
+                Err(_) => return Some(Bytes::from_static(KEEPALIVE)),
+            },
+            () = self.shutdown.cancelled() => return None,
         };
         let head = format!("id: {}\nevent: {}\ndata: ", event.seq, event.kind.as_str());
         let mut chunk = BytesMut::with_capacity(head.len() + event.json.len() + 2);

@@ -14,8 +14,13 @@
 //!   validated, written to the board through [`Commands`], and answered with
 //!   `{"type":"ack","command":LINE}`; anything wrong is answered with
 //!   `{"type":"error","error":"..."}` and the connection stays open.
-//! - A frame or message over [`MAX_MESSAGE`] is refused by tungstenite
-//!   before it is buffered; the connection is closed with 1009.
+//! - A frame or message over `[http] max_ws_frame_bytes` is refused by
+//!   tungstenite before it is buffered; the connection is closed with 1009.
+//! - A handshake from a browser page of another origin is refused (403)
+//!   unless [`Access`](super::Access) lists it: otherwise any site the user
+//!   visits could read the board, and send it commands.
+//! - On shutdown the connection is closed with 1001 (going away), and the
+//!   client reconnects elsewhere or later; shutdown waits for that.
 //!
 //! [`Commands`]: crate::command::Commands
 
@@ -45,11 +50,9 @@ use tracing::debug;
 
 use super::AppState;
 use super::feed::Feed;
+use super::limits::Slot;
 use super::router::{BadRequest, Body, Query, bad_request, plain};
 use crate::command::Command;
-
-/// The largest frame, or message, a client may send. Commands are tiny.
-const MAX_MESSAGE: usize = 64 * 1024;
 
 /// How long a closing connection keeps reading (and discarding) what the
 /// client still sends, so that the close frame reaches it before the
@@ -66,6 +69,13 @@ pub fn upgrade(mut request: Request<Incoming>, state: Arc<AppState>) -> Response
         Err(bad) => return bad_request(bad),
     };
     let headers = request.headers();
+    if !state.access.origin_allowed(headers) {
+        state.metrics.refused("origin");
+        return plain(
+            StatusCode::FORBIDDEN,
+            "WebSocket connections from this page's origin are not allowed: see [http] allowed_origins\n",
+        );
+    }
     if !has_token(headers, &UPGRADE, "websocket") || !has_token(headers, &CONNECTION, "upgrade") {
         return upgrade_required("this is a WebSocket endpoint: connect with a WebSocket client\n");
     }
@@ -83,13 +93,18 @@ pub fn upgrade(mut request: Request<Incoming>, state: Arc<AppState>) -> Response
     };
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut request);
-    tokio::spawn(async move {
+    // Keeps the connection counted under max_connections until it closes.
+    let slot = request.extensions_mut().remove::<Slot>();
+    let shutdown = state.shutdown.clone();
+    shutdown.spawn(async move {
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
+                let max = state.limits.max_ws_frame_bytes;
                 let config = WebSocketConfig::default()
                     .read_buffer_size(8 * 1024)
-                    .max_frame_size(Some(MAX_MESSAGE))
-                    .max_message_size(Some(MAX_MESSAGE));
+                    .max_frame_size(Some(max))
+                    .max_message_size(Some(max));
                 let socket = WebSocketStream::from_raw_socket(
                     TokioIo::new(upgraded),
                     Role::Server,
@@ -137,6 +152,8 @@ enum End {
     Gone,
     /// The server dropped the client, for this reason (a metric label).
     Dropped(&'static str),
+    /// The daemon is shutting down.
+    Shutdown,
 }
 
 /// What to do after a frame from the client.
@@ -172,8 +189,10 @@ impl Client {
     async fn run(mut self) {
         let keepalive = self.state.keepalive;
         let mut ticks = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
+        let state = Arc::clone(&self.state);
         let end = loop {
             let message = tokio::select! {
+                () = state.shutdown.cancelled() => break End::Shutdown,
                 event = self.feed.next() => match event {
                     // The hub's JSON is always UTF-8; checking it is cheap.
                     Some(event) => match Utf8Bytes::try_from(event.json.clone()) {
@@ -204,9 +223,19 @@ impl Client {
                 Err(_) => break End::Dropped("stalled"),
             }
         };
-        if let End::Dropped(reason) = end {
-            debug!(reason, "dropped a WebSocket client");
-            self.state.metrics.client_dropped("ws", reason);
+        match end {
+            End::Dropped(reason) => {
+                debug!(reason, "dropped a WebSocket client");
+                self.state.metrics.client_dropped("ws", reason);
+            }
+            End::Shutdown => {
+                let close = CloseFrame {
+                    code: CloseCode::Away,
+                    reason: "the server is shutting down".into(),
+                };
+                let _ = tokio::time::timeout(LINGER, self.socket.close(Some(close))).await;
+            }
+            End::Gone => {}
         }
     }
 
@@ -267,7 +296,11 @@ impl Client {
     async fn close_too_big(&mut self) {
         let close = CloseFrame {
             code: CloseCode::Size,
-            reason: format!("frames are limited to {} KB", MAX_MESSAGE / 1024).into(),
+            reason: format!(
+                "frames are limited to {} bytes",
+                self.state.limits.max_ws_frame_bytes
+            )
+            .into(),
         };
         if tokio::time::timeout(LINGER, self.socket.close(Some(close)))
             .await

@@ -1,5 +1,6 @@
 //! The demo source: a simulated Esplora at 100 Hz, for trying the bridge
-//! without a board.
+//! without a board. `--replay-rate HZ` runs it at another rate (the soak
+//! test uses 1 kHz), `max` as fast as the pipeline takes lines.
 //!
 //! It moves like a person playing with one: the slider sweeps back and
 //! forth, the accelerometer jitters around 1 g with the odd tilt, the
@@ -11,6 +12,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use esplora_config::ReplayRate;
 use esplora_parser::format_line;
 use rand::Rng;
 use rand::SeedableRng;
@@ -20,18 +22,29 @@ use tokio::time::MissedTickBehavior;
 
 use super::SourceEvent;
 
+/// The board's simulated clock: one tick a line, 100 lines a second as the
+/// sketch sends them, whatever the rate the demo runs at.
 const RATE_HZ: u64 = 100;
 
-pub async fn run(tx: &mpsc::Sender<SourceEvent>) -> anyhow::Result<()> {
+pub async fn run(tx: &mpsc::Sender<SourceEvent>, rate: Option<ReplayRate>) -> anyhow::Result<()> {
     let origin = "demo board".to_owned();
     if tx.send(SourceEvent::Connected { origin }).await.is_err() {
         return Ok(());
     }
     let mut board = Board::new(SmallRng::from_os_rng());
-    let mut ticks = tokio::time::interval(Duration::from_micros(1_000_000 / RATE_HZ));
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut ticks = match rate.unwrap_or(ReplayRate::DEFAULT) {
+        ReplayRate::Hz(hz) => {
+            let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / hz));
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            Some(ticks)
+        }
+        // The source queue's back-pressure is the only pace.
+        ReplayRate::Max => None,
+    };
     loop {
-        ticks.tick().await;
+        if let Some(ticks) = &mut ticks {
+            ticks.tick().await;
+        }
         let line = Bytes::from(board.next_line());
         if tx.send(SourceEvent::Line(line)).await.is_err() {
             return Ok(());

@@ -44,7 +44,8 @@ pub struct Closed;
 pub enum Source {
     Serial(serial::Port),
     Replay(replay::Replay),
-    Demo,
+    /// The demo board, at this rate.
+    Demo(Option<ReplayRate>),
 }
 
 impl Source {
@@ -73,7 +74,7 @@ impl Source {
                 "stdin".to_owned(),
                 rate,
             )),
-            InputSpec::Demo => Source::Demo,
+            InputSpec::Demo => Source::Demo(rate),
         })
     }
 
@@ -90,7 +91,7 @@ impl Source {
         let result = match self {
             Source::Serial(port) => serial::run(port, &tx, inbox).await,
             Source::Replay(replay) => replay.run(&tx).await,
-            Source::Demo => demo::run(&tx).await,
+            Source::Demo(rate) => demo::run(&tx, rate).await,
         };
         if let Err(error) = result {
             tracing::error!("the input failed: {error:#}");

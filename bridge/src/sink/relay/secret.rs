@@ -1,58 +1,31 @@
 //! The relay's secret: taken from the config, or read from `secret_file`
-//! once at start-up, so that a missing or unreadable file stops the daemon
-//! before anything runs, with the file's name in the error.
-//!
-//! The file should be readable by the service alone; a world-readable one
-//! still works (refusing it would turn a permissions slip into an outage),
-//! but is warned about. The secret itself never reaches a log: it goes
-//! straight into a [`SecretString`], and no error here quotes the file.
+//! once at start-up (see [`crate::secret`]), so that a missing or
+//! unreadable file stops the daemon before anything runs, with the file's
+//! name in the error.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-
-use anyhow::{Context, bail};
+use anyhow::bail;
 use esplora_config::RelayConfig;
-use secrecy::zeroize::Zeroize;
-use secrecy::{ExposeSecret, SecretString};
-use tracing::warn;
+use secrecy::SecretString;
+
+use crate::secret;
 
 /// The secret of `config`: inline, or the content of its `secret_file`
 /// with surrounding white space (the newline an editor adds) removed.
 pub fn load(config: &RelayConfig) -> anyhow::Result<SecretString> {
     match (&config.secret, &config.secret_file) {
         (Some(secret), _) => Ok(SecretString::from(secret.as_str())),
-        (None, Some(path)) => read(path),
+        (None, Some(path)) => secret::read_file(path, "relay secret"),
         // The config crate refuses a relay without a secret.
         (None, None) => bail!("the relay has no secret: set relay.secret or relay.secret_file"),
     }
 }
 
-fn read(path: &Path) -> anyhow::Result<SecretString> {
-    let file = path.display();
-    let metadata =
-        fs::metadata(path).with_context(|| format!("cannot read the relay secret file {file}"))?;
-    let mut text = fs::read_to_string(path)
-        .with_context(|| format!("cannot read the relay secret file {file}"))?;
-    let secret = SecretString::from(text.trim());
-    text.zeroize();
-    if secret.expose_secret().is_empty() {
-        bail!("the relay secret file {file} is empty");
-    }
-    let mode = metadata.permissions().mode();
-    if mode & 0o004 != 0 {
-        warn!(
-            "the relay secret file {file} is readable by every user (mode {:o}); \
-             make it readable by the service only (chmod 600, or a systemd credential)",
-            mode & 0o777
-        );
-    }
-    Ok(secret)
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
+    use std::path::Path;
+
+    use secrecy::ExposeSecret;
 
     use super::*;
 
