@@ -124,7 +124,7 @@ impl Daemon {
             child,
             base: format!("http://{addr}"),
             log,
-            http: reqwest::Client::new(),
+            http: http_client(reqwest::header::HeaderMap::new()),
             stdin: Arc::new(Mutex::new(None)),
         }
     }
@@ -160,10 +160,7 @@ impl Daemon {
         let mut headers = reqwest::header::HeaderMap::new();
         let value = format!("Bearer {token}").parse().expect("a header value");
         headers.insert(reqwest::header::AUTHORIZATION, value);
-        self.http = reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .expect("a client");
+        self.http = http_client(headers);
         self
     }
 
@@ -378,6 +375,17 @@ pub fn memory_kb(pid: u32, field: &str) -> u64 {
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|value| value.trim().trim_end_matches(" kB").parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// A client that opens a new connection for every request: a pooled one
+/// may have just been closed by the daemon (after a refusal, or at its idle
+/// timeout) as the client reuses it, which would fail a request for nothing.
+fn http_client(headers: reqwest::header::HeaderMap) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .default_headers(headers)
+        .build()
+        .expect("a client")
 }
 
 /// The sum of the samples in Prometheus text whose line starts with `prefix`
