@@ -17,7 +17,16 @@ fn a_short_run_delivers_every_event_to_every_client() {
         daemon.display()
     );
     let output = Command::new(tool)
-        .args(["--sse", "20", "--ws", "20", "--secs", "3", "--rate-hz", "100"])
+        .args([
+            "--sse",
+            "20",
+            "--ws",
+            "20",
+            "--secs",
+            "3",
+            "--rate-hz",
+            "100",
+        ])
         .output()
         .expect("the load tool should start");
     let stdout = String::from_utf8_lossy(&output.stdout);
