@@ -66,6 +66,11 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
                 continue;
             }
         };
+        // Events are small writes that must leave at once: Nagle would hold
+        // one back until the client acknowledged the one before.
+        if let Err(error) = stream.set_nodelay(true) {
+            debug!(%peer, "cannot set TCP_NODELAY: {error}");
+        }
         let shutdown = state.shutdown.clone();
         let handlers = Arc::clone(&state);
         state.shutdown.spawn(async move {
