@@ -17,13 +17,23 @@ pub struct Board {
     pub lines: u64,
 }
 
+/// What the board wrote.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Written {
+    /// Fewer than asked when the daemon stopped reading.
+    pub lines: u64,
+    /// The send times of the first and the last line, in µs.
+    pub first_us: u64,
+    pub last_us: u64,
+}
+
 impl Board {
-    /// Starts writing; the thread returns how many lines were written
-    /// (fewer than asked when the daemon stopped reading).
-    pub fn start(self, mut stdin: ChildStdin, start: Instant) -> JoinHandle<u64> {
+    /// Starts writing; the thread returns what it wrote.
+    pub fn start(self, mut stdin: ChildStdin, start: Instant) -> JoinHandle<Written> {
         std::thread::spawn(move || {
             let begin = Instant::now();
             let mut line = Vec::with_capacity(128);
+            let mut written = Written::default();
             for i in 0..self.lines {
                 let deadline = begin + Duration::from_secs_f64(i as f64 / self.rate_hz);
                 if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
@@ -31,20 +41,35 @@ impl Board {
                 }
                 line.clear();
                 let jitter = (i % 7) as i64 - 3;
-                let sent = start.elapsed().as_micros();
-                let written = writeln!(
+                // A board thread that fell behind writes its late lines in a
+                // burst, several within a µs; a repeated `u:` would be no
+                // change, and make no event. One µs apart keeps each an event.
+                let now = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+                let sent = if i == 0 {
+                    now
+                } else {
+                    now.max(written.last_us + 1)
+                };
+                // `n` is the board's sequence number, which wraps at 16 bits.
+                let result = writeln!(
                     line,
-                    "s:512,x:{},y:{},z:{},j:0,k:0,l:600,m:20,t:24,u:{sent},b:0,n:0",
+                    "s:512,x:{},y:{},z:{},j:0,k:0,l:600,m:20,t:24,u:{sent},b:0,n:{}",
                     jitter,
                     -jitter,
-                    128 + jitter
+                    128 + jitter,
+                    i % 65_536
                 )
                 .and_then(|()| stdin.write_all(&line));
-                if written.is_err() {
-                    return i;
+                if result.is_err() {
+                    break;
                 }
+                if i == 0 {
+                    written.first_us = sent;
+                }
+                written.last_us = sent;
+                written.lines = i + 1;
             }
-            self.lines
+            written
         })
     }
 }

@@ -117,7 +117,8 @@ impl Daemon {
         )
     }
 
-    fn log_tail(&self) -> String {
+    /// The daemon's last log lines, for a report.
+    pub fn log_tail(&self) -> String {
         let tail = self.log.lock().unwrap_or_else(PoisonError::into_inner);
         let lines: Vec<&str> = tail.iter().map(|line| line.as_str()).collect();
         format!("its last log lines:\n  {}", lines.join("\n  "))

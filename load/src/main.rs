@@ -33,7 +33,7 @@ use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use board::Board;
+use board::{Board, Written};
 use daemon::Daemon;
 use tally::{Tally, Transport};
 
@@ -114,6 +114,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     };
     println!("load before: {}", load_average());
     let mut daemon = Daemon::start(&binary).await?;
+    println!("daemon: pid {} on http://{}", daemon.pid, daemon.addr);
     let stdin = daemon.stdin.take().context("the daemon's stdin is piped")?;
     let outcome = tokio::select! {
         outcome = measure(&args, &daemon, stdin, start) => outcome,
@@ -183,7 +184,7 @@ async fn measure(
     let written = tokio::task::spawn_blocking(move || board.join())
         .await?
         .map_err(|_| anyhow::anyhow!("the board thread panicked"))?;
-    let expected = |tally: &Tally| tally.ready.load(Ordering::Relaxed) * written;
+    let expected = |tally: &Tally| tally.ready.load(Ordering::Relaxed) * written.lines;
     let drained = || {
         tallies
             .iter()
@@ -196,15 +197,17 @@ async fn measure(
     tasks.abort_all();
 
     anyhow::ensure!(
-        written == lines,
-        "the daemon stopped reading after {written} of {lines} lines"
+        written.lines == lines,
+        "the daemon stopped reading after {} of {lines} lines",
+        written.lines
     );
     let connected: u64 = tallies
         .iter()
         .map(|(tally, _)| tally.ready.load(Ordering::Relaxed))
         .sum();
     println!(
-        "board: {written} lines at {} Hz; {connected} clients connected in {:.2} s",
+        "board: {} lines at {} Hz; {connected} clients connected in {:.2} s",
+        written.lines,
         args.rate_hz,
         connect_time.as_secs_f64()
     );
@@ -228,14 +231,17 @@ async fn measure(
         if *requested == 0 {
             continue;
         }
-        complete &= report(tally, *requested, expected(tally));
+        complete &= report(tally, *requested, expected(tally), written);
+    }
+    if !complete {
+        println!("{}", daemon.log_tail());
     }
     Ok(complete)
 }
 
 /// Prints one transport's line; whether all its clients connected, stayed,
 /// and received every event.
-fn report(tally: &Tally, requested: u64, expected: u64) -> bool {
+fn report(tally: &Tally, requested: u64, expected: u64, written: Written) -> bool {
     let ready = tally.ready.load(Ordering::Relaxed);
     let received = tally.received.load(Ordering::Relaxed);
     let failed = tally.failed.load(Ordering::Relaxed);
@@ -252,6 +258,16 @@ fn report(tally: &Tally, requested: u64, expected: u64) -> bool {
         ms(0.999),
         latency.max() as f64 / 1000.0,
     );
+    if received < expected {
+        println!(
+            "{}: lines sent at {}..{} µs; events received of lines sent at {}..{} µs",
+            tally.transport.name(),
+            written.first_us,
+            written.last_us,
+            tally.first_sent.load(Ordering::Relaxed),
+            tally.last_sent.load(Ordering::Relaxed),
+        );
+    }
     if let Some(error) = tally.first_error() {
         println!("{}: first failure: {error}", tally.transport.name());
     }

@@ -48,6 +48,10 @@ pub struct Tally {
     pub ready: AtomicU64,
     /// Deltas received that carry a send time, over all clients.
     pub received: AtomicU64,
+    /// The earliest and the latest send time received, to tell which
+    /// events a loss was of.
+    pub first_sent: AtomicU64,
+    pub last_sent: AtomicU64,
     /// Snapshots after the first: the daemon resynced a client that lagged.
     pub resynced: AtomicU64,
     /// Clients whose connection failed or ended before the run did.
@@ -63,6 +67,8 @@ impl Tally {
             start,
             ready: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            first_sent: AtomicU64::new(u64::MAX),
+            last_sent: AtomicU64::new(0),
             resynced: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             first_error: Mutex::new(None),
@@ -82,6 +88,11 @@ impl Tally {
         }
         self.received
             .fetch_add(sent_us.len() as u64, Ordering::Relaxed);
+        let (first, last) = sent_us.iter().fold((u64::MAX, 0), |(lo, hi), &sent| {
+            (lo.min(sent), hi.max(sent))
+        });
+        self.first_sent.fetch_min(first, Ordering::Relaxed);
+        self.last_sent.fetch_max(last, Ordering::Relaxed);
         let histogram = LOCAL.with(|local| {
             let mut local = local.borrow_mut();
             Arc::clone(local[self.transport as usize].get_or_insert_with(|| {
