@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::sys::resource::{Resource, UsageWho, getrlimit, getrusage, setrlimit};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -174,6 +174,7 @@ async fn measure(
     let connect_time = connecting.elapsed();
 
     let cpu_before = daemon.cpu_seconds()?;
+    let own_cpu_before = own_cpu_seconds()?;
     let window = Instant::now();
     let lines = (args.rate_hz * args.secs).round() as u64;
     let board = Board {
@@ -193,6 +194,7 @@ async fn measure(
     wait_until(Duration::from_secs_f64(args.drain_secs), drained).await;
     let elapsed = window.elapsed().as_secs_f64();
     let cpu = daemon.cpu_seconds()? - cpu_before;
+    let own_cpu = own_cpu_seconds()? - own_cpu_before;
     let (_, peak_rss) = daemon.memory_kib()?;
     tasks.abort_all();
 
@@ -225,6 +227,12 @@ async fn measure(
         100.0 * cpu / elapsed,
         idle_rss as f64 / 1024.0,
         peak_rss as f64 / 1024.0
+    );
+    // The clients share the daemon's machine: what they cost is what the
+    // daemon could not have.
+    println!(
+        "clients: cpu {own_cpu:.3} s ({:.2}% of one core)",
+        100.0 * own_cpu / elapsed
     );
     let mut complete = true;
     for (tally, requested) in &tallies {
@@ -288,6 +296,14 @@ fn raise_file_limit() -> anyhow::Result<u64> {
     let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
     Ok(hard)
+}
+
+/// The CPU time this tool has used (user + system), in seconds.
+fn own_cpu_seconds() -> anyhow::Result<f64> {
+    let usage = getrusage(UsageWho::RUSAGE_SELF)?;
+    let seconds =
+        |time: nix::sys::time::TimeVal| time.tv_sec() as f64 + time.tv_usec() as f64 / 1e6;
+    Ok(seconds(usage.user_time()) + seconds(usage.system_time()))
 }
 
 fn load_average() -> String {
