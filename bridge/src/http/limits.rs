@@ -70,6 +70,9 @@ impl Limits {
             .with_retries(3);
         // Without it a half-open connection lasts until a write fails.
         let _ = SockRef::from(stream).set_tcp_keepalive(&keepalive);
+        // Events are small writes that must leave at once: Nagle would hold
+        // one back until the client acknowledged the one before.
+        let _ = stream.set_nodelay(true);
     }
 }
 

@@ -13,6 +13,7 @@
 //! resyncs, and nothing piles up for it here.
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Request, Response};
+use tokio::time::{Instant, Sleep};
 
 use super::AppState;
 use super::feed::Feed;
@@ -42,12 +44,7 @@ pub fn stream(request: &Request<Incoming>, state: &AppState) -> Response<Body> {
         since,
         state.metrics.client_connected("sse"),
     );
-    let events = Events {
-        feed,
-        keepalive: state.keepalive,
-        started: false,
-        shutdown: state.shutdown.clone(),
-    };
+    let events = Events::new(feed, state.keepalive, state.shutdown.clone());
     let body = futures_util::stream::unfold(events, |mut events| async move {
         let chunk = events.next_chunk().await?;
         Some((Ok::<_, Infallible>(Frame::data(chunk)), events))
@@ -84,6 +81,13 @@ fn last_event_id(request: &Request<Incoming>) -> Result<Option<u64>, BadRequest>
 struct Events {
     feed: Feed,
     keepalive: Duration,
+    /// Fires once the stream may have been idle for `keepalive`. It is moved
+    /// only when it fires, never per event (a timeout around each wait would
+    /// add and remove a timer for every event and client), so an event just
+    /// notes when it went out, and a firing that finds the stream was not
+    /// idle after all moves the timer to where it should have been.
+    idle: Pin<Box<Sleep>>,
+    last_sent: Instant,
     started: bool,
     /// Ends the stream when the daemon shuts down; `EventSource` then
     /// reconnects by itself, with `Last-Event-ID`.
@@ -91,25 +95,50 @@ struct Events {
 }
 
 impl Events {
+    fn new(feed: Feed, keepalive: Duration, shutdown: Shutdown) -> Events {
+        let now = Instant::now();
+        Events {
+            feed,
+            keepalive,
+            idle: Box::pin(tokio::time::sleep_until(now + keepalive)),
+            last_sent: now,
+            started: false,
+            shutdown,
+        }
+    }
+
     /// The next chunk of the body; `None` ends the stream.
     async fn next_chunk(&mut self) -> Option<Bytes> {
         if !self.started {
             self.started = true;
             return Some(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
         }
-        let next = tokio::time::timeout(self.keepalive, self.feed.next());
-        let event = tokio::select! {
-            next = next => match next {
-                Ok(event) => event?,
-                Err(_) => return Some(Bytes::from_static(KEEPALIVE)),
-            },
-            () = self.shutdown.cancelled() => return None,
-        };
-        let head = format!("id: {}\nevent: {}\ndata: ", event.seq, event.kind.as_str());
-        let mut chunk = BytesMut::with_capacity(head.len() + event.json.len() + 2);
-        chunk.put_slice(head.as_bytes());
-        chunk.put_slice(&event.json);
-        chunk.put_slice(b"\n\n");
-        Some(chunk.freeze())
+        loop {
+            tokio::select! {
+                biased;
+                event = self.feed.next() => {
+                    let event = event?;
+                    self.last_sent = Instant::now();
+                    let head = format!("id: {}\nevent: {}\ndata: ", event.seq, event.kind.as_str());
+                    let mut chunk = BytesMut::with_capacity(head.len() + event.json.len() + 2);
+                    chunk.put_slice(head.as_bytes());
+                    chunk.put_slice(&event.json);
+                    chunk.put_slice(b"\n\n");
+                    return Some(chunk.freeze());
+                }
+                () = self.idle.as_mut() => {
+                    let due = self.last_sent + self.keepalive;
+                    let now = Instant::now();
+                    if due > now {
+                        self.idle.as_mut().reset(due);
+                        continue;
+                    }
+                    self.last_sent = now;
+                    self.idle.as_mut().reset(now + self.keepalive);
+                    return Some(Bytes::from_static(KEEPALIVE));
+                }
+                () = self.shutdown.cancelled() => return None,
+            }
+        }
     }
 }

@@ -24,7 +24,10 @@
 //!
 //! [`Commands`]: crate::command::Commands
 
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -214,7 +217,15 @@ impl Client {
                 }
             };
             // A client that takes nothing for this long has stopped reading.
-            match tokio::time::timeout(2 * keepalive, self.socket.send(message)).await {
+            // The send is tried once before it gets a timeout: it nearly
+            // always completes at once, and a timer per event per client
+            // costs more than the send.
+            let mut send = pin!(self.socket.send(message));
+            let sent = match poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await {
+                Poll::Ready(sent) => Ok(sent),
+                Poll::Pending => tokio::time::timeout(2 * keepalive, send).await,
+            };
+            match sent {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => {
                     debug!("a WebSocket send failed: {error}");

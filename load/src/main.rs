@@ -1,0 +1,318 @@
+//! esplora-load: the daemon under a board's rate and many clients.
+//!
+//! It starts the real daemon (see [`daemon`]), connects the SSE and
+//! WebSocket clients (see [`sse`], [`ws`]) and waits until each has had
+//! its first snapshot, then writes lines at the board's rate for the
+//! measured window (see [`board`]), each stamped with its send time, and
+//! waits a bounded while for the last events to arrive. Every line is one
+//! delta, so each client that kept up received exactly as many events as
+//! lines were written. The report gives, per transport, clients connected,
+//! events expected and received, and the latency from line written to
+//! event parsed (see [`tally`]); and the daemon's CPU time over the window
+//! and its resident memory, before the clients and at its peak.
+//!
+//! Exit status: 0 when every client connected and received every event,
+//! 1 when some did not, 2 when the run could not be made (the daemon died,
+//! or would not start).
+
+mod board;
+mod daemon;
+mod sse;
+mod tally;
+mod ws;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use nix::sys::resource::{Resource, UsageWho, getrlimit, getrusage, setrlimit};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use board::{Board, Written};
+use daemon::Daemon;
+use tally::{Tally, Transport};
+
+/// Runs the esplora-bridge daemon fed at a board's rate, with N SSE and M
+/// WebSocket clients on loopback, and reports loss, latency, CPU and memory.
+#[derive(Debug, Parser)]
+#[command(name = "esplora-load", version)]
+struct Args {
+    /// The daemon binary [default: esplora-bridge beside this tool].
+    #[arg(long, value_name = "PATH")]
+    daemon: Option<PathBuf>,
+    /// SSE clients.
+    #[arg(long, default_value_t = 0)]
+    sse: u64,
+    /// WebSocket clients.
+    #[arg(long, default_value_t = 0)]
+    ws: u64,
+    /// The board's rate, in lines a second.
+    #[arg(long, default_value_t = 100.0, value_parser = positive)]
+    rate_hz: f64,
+    /// How long the board writes, once every client is connected.
+    #[arg(long, default_value_t = 10.0, value_parser = positive)]
+    secs: f64,
+    /// The longest the clients may take to connect.
+    #[arg(long, default_value_t = 60.0, value_parser = positive)]
+    connect_secs: f64,
+    /// The longest to wait for the last events after the last line.
+    #[arg(long, default_value_t = 2.0, value_parser = positive)]
+    drain_secs: f64,
+    /// Handshakes in flight at once.
+    #[arg(long, default_value_t = 256)]
+    parallel: usize,
+}
+
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value > 0.0 && value.is_finite() => Ok(value),
+        _ => Err(format!("expected a positive number, got {text:?}")),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("esplora-load: cannot start the runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("esplora-load: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Makes the run and prints the report; `Ok(false)` when events were lost
+/// or clients failed.
+async fn run(args: Args) -> anyhow::Result<bool> {
+    let start = Instant::now();
+    let files = raise_file_limit()?;
+    let clients = args.sse + args.ws;
+    // Each client is a socket here and one in the daemon, plus a few spare.
+    anyhow::ensure!(
+        clients + 64 <= files,
+        "{clients} clients need more than the file limit of {files}"
+    );
+    let binary = match &args.daemon {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("esplora-bridge"),
+    };
+    println!("load before: {}", load_average());
+    let mut daemon = Daemon::start(&binary).await?;
+    println!("daemon: pid {} on http://{}", daemon.pid, daemon.addr);
+    let stdin = daemon.stdin.take().context("the daemon's stdin is piped")?;
+    let outcome = tokio::select! {
+        outcome = measure(&args, &daemon, stdin, start) => outcome,
+        status = daemon.died() => Err(anyhow::anyhow!(daemon.death_report(status))),
+    };
+    daemon.stop().await;
+    println!("load after: {}", load_average());
+    outcome
+}
+
+async fn measure(
+    args: &Args,
+    daemon: &Daemon,
+    stdin: std::process::ChildStdin,
+    start: Instant,
+) -> anyhow::Result<bool> {
+    let (idle_rss, _) = daemon.memory_kib()?;
+    let tallies = [
+        (Arc::new(Tally::new(Transport::Sse, start)), args.sse),
+        (Arc::new(Tally::new(Transport::Ws, start)), args.ws),
+    ];
+    let mut tasks = JoinSet::new();
+    let handshakes = Arc::new(Semaphore::new(args.parallel.max(1)));
+    for (tally, count) in &tallies {
+        for _ in 0..*count {
+            let tally = Arc::clone(tally);
+            let handshakes = Arc::clone(&handshakes);
+            let addr = daemon.addr;
+            tasks.spawn(async move {
+                let Ok(permit) = handshakes.acquire_owned().await else {
+                    return;
+                };
+                let ready = {
+                    let tally = Arc::clone(&tally);
+                    move || {
+                        tally.ready.fetch_add(1, Ordering::Relaxed);
+                        drop(permit);
+                    }
+                };
+                let ended = match tally.transport {
+                    Transport::Sse => sse::client(addr, Arc::clone(&tally), ready).await,
+                    Transport::Ws => ws::client(addr, Arc::clone(&tally), ready).await,
+                };
+                if let Err(error) = ended {
+                    tally.fail(format!("{error:#}"));
+                }
+            });
+        }
+    }
+    let connecting = Instant::now();
+    let settled = || {
+        tallies.iter().all(|(tally, count)| {
+            tally.ready.load(Ordering::Relaxed) + tally.failed.load(Ordering::Relaxed) >= *count
+        })
+    };
+    wait_until(Duration::from_secs_f64(args.connect_secs), settled).await;
+    let connect_time = connecting.elapsed();
+
+    let cpu_before = daemon.cpu_seconds()?;
+    let own_cpu_before = own_cpu_seconds()?;
+    let window = Instant::now();
+    let lines = (args.rate_hz * args.secs).round() as u64;
+    let board = Board {
+        rate_hz: args.rate_hz,
+        lines,
+    }
+    .start(stdin, start);
+    let written = tokio::task::spawn_blocking(move || board.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the board thread panicked"))?;
+    let expected = |tally: &Tally| tally.ready.load(Ordering::Relaxed) * written.lines;
+    let drained = || {
+        tallies
+            .iter()
+            .all(|(tally, _)| tally.received.load(Ordering::Relaxed) >= expected(tally))
+    };
+    wait_until(Duration::from_secs_f64(args.drain_secs), drained).await;
+    let elapsed = window.elapsed().as_secs_f64();
+    let cpu = daemon.cpu_seconds()? - cpu_before;
+    let own_cpu = own_cpu_seconds()? - own_cpu_before;
+    let (_, peak_rss) = daemon.memory_kib()?;
+    tasks.abort_all();
+
+    anyhow::ensure!(
+        written.lines == lines,
+        "the daemon stopped reading after {} of {lines} lines",
+        written.lines
+    );
+    let connected: u64 = tallies
+        .iter()
+        .map(|(tally, _)| tally.ready.load(Ordering::Relaxed))
+        .sum();
+    println!(
+        "board: {} lines at {} Hz; {connected} clients connected in {:.2} s",
+        written.lines,
+        args.rate_hz,
+        connect_time.as_secs_f64()
+    );
+    let per_client = if connected > 0 {
+        format!(
+            "{:.1} KiB",
+            peak_rss.saturating_sub(idle_rss) as f64 / connected as f64
+        )
+    } else {
+        "-".to_owned()
+    };
+    println!(
+        "daemon: cpu {cpu:.3} s over {elapsed:.2} s ({:.2}% of one core); \
+         rss before clients {:.1} MiB, peak {:.1} MiB; per client {per_client}",
+        100.0 * cpu / elapsed,
+        idle_rss as f64 / 1024.0,
+        peak_rss as f64 / 1024.0
+    );
+    // The clients share the daemon's machine: what they cost is what the
+    // daemon could not have.
+    println!(
+        "clients: cpu {own_cpu:.3} s ({:.2}% of one core)",
+        100.0 * own_cpu / elapsed
+    );
+    let mut complete = true;
+    for (tally, requested) in &tallies {
+        if *requested == 0 {
+            continue;
+        }
+        complete &= report(tally, *requested, expected(tally), written);
+    }
+    if !complete {
+        println!("{}", daemon.log_tail());
+    }
+    Ok(complete)
+}
+
+/// Prints one transport's line; whether all its clients connected, stayed,
+/// and received every event.
+fn report(tally: &Tally, requested: u64, expected: u64, written: Written) -> bool {
+    let ready = tally.ready.load(Ordering::Relaxed);
+    let received = tally.received.load(Ordering::Relaxed);
+    let failed = tally.failed.load(Ordering::Relaxed);
+    let latency = tally.latency();
+    let ms = |quantile: f64| latency.value_at_quantile(quantile) as f64 / 1000.0;
+    println!(
+        "{}: clients {ready}/{requested} (failed {failed}); events {received}/{expected} \
+         (lost {}, resynced {}); latency ms p50 {:.3} p99 {:.3} p999 {:.3} max {:.3}",
+        tally.transport.name(),
+        expected.saturating_sub(received),
+        tally.resynced.load(Ordering::Relaxed),
+        ms(0.5),
+        ms(0.99),
+        ms(0.999),
+        latency.max() as f64 / 1000.0,
+    );
+    if received < expected {
+        println!(
+            "{}: lines sent at {}..{} µs; events received of lines sent at {}..{} µs",
+            tally.transport.name(),
+            written.first_us,
+            written.last_us,
+            tally.first_sent.load(Ordering::Relaxed),
+            tally.last_sent.load(Ordering::Relaxed),
+        );
+    }
+    if let Some(error) = tally.first_error() {
+        println!("{}: first failure: {error}", tally.transport.name());
+    }
+    ready == requested && failed == 0 && received == expected
+}
+
+/// Waits until `done`, checking every 10 ms, for at most `limit`.
+async fn wait_until(limit: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, for this tool
+/// and so for the daemon, which inherits it. Returns the new limit.
+fn raise_file_limit() -> anyhow::Result<u64> {
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    Ok(hard)
+}
+
+/// The CPU time this tool has used (user + system), in seconds.
+fn own_cpu_seconds() -> anyhow::Result<f64> {
+    let usage = getrusage(UsageWho::RUSAGE_SELF)?;
+    let seconds =
+        |time: nix::sys::time::TimeVal| time.tv_sec() as f64 + time.tv_usec() as f64 / 1e6;
+    Ok(seconds(usage.user_time()) + seconds(usage.system_time()))
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
