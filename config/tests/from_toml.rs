@@ -41,51 +41,8 @@ fn named(key: &str) -> Option<String> {
     Some(key.to_owned())
 }
 
-const FULL_EXAMPLE: &str = r#"
-[input]
-spec = "serial:/dev/ttyACM0@9600"
-replay_rate = 100
-exit_at_eof = true
-
-[http]
-listen = "0.0.0.0:9090"
-history = 4096
-keepalive_secs = 5
-max_connections = 100
-max_header_bytes = 8192
-max_body_bytes = 1024
-max_ws_frame_bytes = 2048
-header_timeout_secs = 3
-token = "0123456789abcdef-token"
-allowed_origins = ["https://example.com", "http://localhost:3000"]
-
-[transform]
-max_rate_hz = 20.5
-keyframe_secs = 30
-[transform.deadband]
-accel_x = 2
-light = 5
-
-[names]
-s = "slider"
-u = "knob"
-
-[relay]
-url = "https://api-eu.pusher.com"
-app_id = "1234"
-key = "app-key"
-secret = "s3cr3t"
-channel = "private-esplora"
-event = "sample"
-max_rate_hz = 2.5
-daily_message_budget = 200000
-
-[log]
-format = "json"
-
-[commands]
-enabled = true
-"#;
+/// Every key of the schema, set to a value other than its default.
+const FULL_EXAMPLE: &str = include_str!("full.toml");
 
 #[test]
 fn empty_file_gives_the_defaults() {

@@ -12,48 +12,8 @@ use esplora_config::{Config, ConfigError};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseResult, TestRunner};
 
-const FULL: &str = r#"[input]
-spec = "serial:/dev/ttyACM0@9600"
-replay_rate = 100
-exit_at_eof = true
-
-[http]
-listen = "0.0.0.0:9090"
-history = 4096
-keepalive_secs = 5
-max_connections = 100
-max_header_bytes = 8192
-max_body_bytes = 1024
-max_ws_frame_bytes = 2048
-header_timeout_secs = 3
-token = "0123456789abcdef-token"
-allowed_origins = ["https://example.com"]
-
-[transform]
-max_rate_hz = 20.5
-keyframe_secs = 30
-[transform.deadband]
-accel_x = 2
-
-[names]
-s = "slider"
-u = "knob"
-
-[relay]
-url = "https://api-eu.pusher.com"
-app_id = "1234"
-key = "app-key"
-secret = "s3cr3t"
-channel = "private-esplora"
-max_rate_hz = 2.5
-daily_message_budget = 200000
-
-[log]
-format = "json"
-
-[commands]
-enabled = true
-"#;
+/// Every key of the schema: the config `from_toml.rs` checks key by key.
+const FULL: &str = include_str!("full.toml");
 
 /// Runs `test` on fresh inputs from `strategy`, in batches with new seeds,
 /// until the time or case budget is spent; gives how many ran.
