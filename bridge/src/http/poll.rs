@@ -27,8 +27,10 @@ const DEFAULT_TIMEOUT_SECS: u64 = 25;
 const MAX_TIMEOUT_SECS: u64 = 60;
 
 pub async fn answer(request: &Request<Incoming>, state: &AppState) -> Response<Body> {
-    let (since, timeout) = match Query::of(request)
-        .and_then(|query| Ok((query.number("since")?, query.number("timeout")?)))
+    let query = Query::of(request);
+    let (since, timeout) = match query
+        .number("since")
+        .and_then(|since| Ok((since, query.number("timeout")?)))
     {
         Ok(params) => params,
         Err(bad) => return bad_request(bad),

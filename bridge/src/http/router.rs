@@ -91,14 +91,19 @@ async fn handle(request: Request<Incoming>, state: Arc<AppState>) -> Response<Bo
 pub struct BadRequest(pub String);
 
 /// A request's query parameters, decoded. Parameters no handler asks for
-/// are ignored, as browsers and caches add their own.
+/// are ignored, as browsers and caches add their own. Decoding is lossy (a
+/// malformed escape stays as it is), so a bad value is caught where it is
+/// read, with the parameter's name.
 pub struct Query(Vec<(String, String)>);
 
 impl Query {
-    pub fn of(request: &Request<Incoming>) -> Result<Query, BadRequest> {
-        serde_urlencoded::from_str(request.uri().query().unwrap_or_default())
-            .map(Query)
-            .map_err(|error| BadRequest(format!("bad query: {error}\n")))
+    pub fn of(request: &Request<Incoming>) -> Query {
+        let query = request.uri().query().unwrap_or_default();
+        Query(
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        )
     }
 
     /// Parameter `name` as a whole number, if given; a 400 naming it if it

@@ -67,7 +67,7 @@ type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// Answers the handshake, and serves the connection once hyper hands it over.
 pub fn upgrade(mut request: Request<Incoming>, state: Arc<AppState>) -> Response<Body> {
-    let since = match Query::of(&request).and_then(|query| query.number("since")) {
+    let since = match Query::of(&request).number("since") {
         Ok(since) => since,
         Err(bad) => return bad_request(bad),
     };
