@@ -82,16 +82,11 @@ async fn with_commands_disabled_nothing_reaches_the_board() {
     wait_connected(&daemon).await;
     let mut ws = daemon.websocket("/ws").await;
 
-    ws.send_text(r#"{"type":"command","led":[255,0,0]}"#).await;
-    let reply = ws.next_reply().await;
-    assert_eq!(reply["type"], "error");
-    assert!(
-        reply["error"]
-            .as_str()
-            .unwrap()
-            .contains("commands are disabled"),
-        "{reply}"
-    );
+    ws.expect_error(
+        r#"{"type":"command","led":[255,0,0]}"#,
+        "commands are disabled",
+    )
+    .await;
     // An accepted command is written before it is answered, so by now it
     // would be waiting on the board's side.
     assert!(
@@ -122,15 +117,9 @@ async fn a_command_while_the_board_is_away_is_refused() {
         .await;
 
     let mut ws = daemon.websocket("/ws").await;
-    ws.send_text(r#"{"type":"command","tone":880,"ms":100}"#)
-        .await;
-    let reply = ws.next_reply().await;
-    assert_eq!(reply["type"], "error");
-    assert!(
-        reply["error"]
-            .as_str()
-            .unwrap()
-            .contains("the board is not connected"),
-        "{reply}"
-    );
+    ws.expect_error(
+        r#"{"type":"command","tone":880,"ms":100}"#,
+        "the board is not connected",
+    )
+    .await;
 }

@@ -151,17 +151,11 @@ async fn bad_frames_get_error_frames_and_the_connection_stays_usable() {
 async fn commands_to_a_demo_board_are_refused_for_want_of_a_board() {
     let daemon = Daemon::start(&["--input", "demo", "--enable-commands"]);
     let mut ws = daemon.websocket("/ws").await;
-    ws.send_text(r#"{"type":"command","tone":440,"ms":100}"#)
-        .await;
-    let reply = ws.next_reply().await;
-    assert_eq!(reply["type"], "error");
-    assert!(
-        reply["error"]
-            .as_str()
-            .unwrap()
-            .contains("no board to send it to"),
-        "{reply}"
-    );
+    ws.expect_error(
+        r#"{"type":"command","tone":440,"ms":100}"#,
+        "no board to send it to",
+    )
+    .await;
 }
 
 #[tokio::test]

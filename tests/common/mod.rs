@@ -449,6 +449,16 @@ impl WebSocket {
             .await
             .expect("the WebSocket should take a frame");
     }
+
+    /// Sends `frame` and checks that it is answered with an error frame
+    /// whose text contains `why`.
+    pub async fn expect_error(&mut self, frame: &str, why: &str) {
+        self.send_text(frame).await;
+        let reply = self.next_reply().await;
+        assert_eq!(reply["type"], "error", "{frame} should be refused: {reply}");
+        let error = reply["error"].as_str().unwrap_or_default();
+        assert!(error.contains(why), "{frame}: expected {why:?} in {reply}");
+    }
 }
 
 /// One Server-Sent Event, or a comment.
