@@ -4,11 +4,9 @@
 //! that neither the token nor the relay secret ever reaches the log, even
 //! at trace level.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Daemon, WAIT};
+use crate::common::{Daemon, WAIT};
 use nix::sys::signal::Signal;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -240,7 +238,7 @@ async fn a_token_file_is_read_at_start_and_a_missing_one_is_named() {
         &dir,
         &format!("[http]\ntoken_file = \"{}\"\n", missing.display()),
     );
-    let output = std::process::Command::new(common::binary())
+    let output = std::process::Command::new(crate::common::binary())
         .args([
             "--config",
             &config,
@@ -353,7 +351,7 @@ async fn neither_the_token_nor_the_relay_secret_is_ever_logged() {
                 .text()
                 .await
                 .ok()?;
-            (common::metric_sum(&text, "esplora_relay_retries_total") >= 2).then_some(())
+            (crate::common::metric_sum(&text, "esplora_relay_retries_total") >= 2).then_some(())
         })
         .await;
     let (status, _) = daemon.stop(Signal::SIGTERM, Duration::from_secs(10));

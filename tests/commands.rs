@@ -4,27 +4,16 @@
 //! is not taken for a bad reading; with commands disabled, nothing reaches
 //! the board and the client is told why.
 
-mod common;
-
-use common::Daemon;
-use common::pty::Board;
-
-async fn wait_connected(daemon: &Daemon) {
-    daemon
-        .wait_for("the board to connect", || async {
-            (daemon.get_json("/api/latest").await["board"] == "connected").then_some(())
-        })
-        .await;
-}
+use crate::common::Daemon;
+use crate::common::pty::Port;
 
 #[tokio::test]
 async fn a_command_arrives_at_the_board_as_a_line_and_is_acked() {
-    let dir = tempfile::tempdir().unwrap();
-    let link = dir.path().join("esplora");
-    let mut board = Board::plug_in(&link);
-    let input = format!("serial:{}", link.display());
+    let port = Port::new();
+    let mut board = port.plug_in();
+    let input = port.input();
     let daemon = Daemon::start(&["--input", &input, "--max-rate-hz", "0", "--enable-commands"]);
-    wait_connected(&daemon).await;
+    daemon.wait_board("connected").await;
     let mut ws = daemon.websocket("/ws").await;
     assert_eq!(ws.next_json().await["type"], "snapshot");
 
@@ -74,12 +63,11 @@ async fn a_command_arrives_at_the_board_as_a_line_and_is_acked() {
 
 #[tokio::test]
 async fn with_commands_disabled_nothing_reaches_the_board() {
-    let dir = tempfile::tempdir().unwrap();
-    let link = dir.path().join("esplora");
-    let mut board = Board::plug_in(&link);
-    let input = format!("serial:{}", link.display());
+    let port = Port::new();
+    let mut board = port.plug_in();
+    let input = port.input();
     let daemon = Daemon::start(&["--input", &input]);
-    wait_connected(&daemon).await;
+    daemon.wait_board("connected").await;
     let mut ws = daemon.websocket("/ws").await;
 
     ws.expect_error(
@@ -103,18 +91,13 @@ async fn with_commands_disabled_nothing_reaches_the_board() {
 
 #[tokio::test]
 async fn a_command_while_the_board_is_away_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let link = dir.path().join("esplora");
-    let board = Board::plug_in(&link);
-    let input = format!("serial:{}", link.display());
+    let port = Port::new();
+    let board = port.plug_in();
+    let input = port.input();
     let daemon = Daemon::start(&["--input", &input, "--enable-commands"]);
-    wait_connected(&daemon).await;
-    board.unplug(&link);
-    daemon
-        .wait_for("the board to go away", || async {
-            (daemon.get_json("/api/latest").await["board"] == "disconnected").then_some(())
-        })
-        .await;
+    daemon.wait_board("connected").await;
+    board.unplug();
+    daemon.wait_board("disconnected").await;
 
     let mut ws = daemon.websocket("/ws").await;
     ws.expect_error(

@@ -2,11 +2,9 @@
 //! the file, line and key named; the environment overrides the file and the
 //! command line overrides both; the shipped example is valid.
 
-mod common;
-
 use std::process::Command;
 
-use common::{Daemon, binary};
+use crate::common::{Daemon, binary};
 
 fn check_config(text: &str) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -104,7 +102,7 @@ async fn command_line_beats_environment_beats_file() {
     )
     .unwrap();
     let config = path.display().to_string();
-    let capture = common::data("esplora-100hz-60s.log");
+    let capture = crate::common::data("esplora-100hz-60s.log");
     let input = format!("file:{}", capture.display());
     let daemon = Daemon::start_with(
         &["--config", &config, "--input", &input],

@@ -1,9 +1,7 @@
 //! The demo board through the real binary: readings arrive and move, and
 //! keyframes are published on time.
 
-mod common;
-
-use common::Daemon;
+use crate::common::Daemon;
 
 #[tokio::test]
 async fn the_demo_board_moves_and_keyframes_are_published() {

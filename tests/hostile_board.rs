@@ -4,26 +4,16 @@
 //! stated bound, bad lines are counted by reason, and the next good line
 //! is accepted.
 
-mod common;
-
 use std::io::Write;
 use std::time::Instant;
 
-use common::pty::Board;
-use common::{Daemon, memory_kb};
+use crate::common::pty::{Board, Port};
+use crate::common::{Daemon, memory_kb};
 use rand::{Rng, SeedableRng};
 
 /// What the whole attack may add to the daemon's peak resident memory.
 /// The 16 MB line alone would be more if it were buffered.
 const GROWTH_BOUND_KB: u64 = 8 * 1024;
-
-async fn wait_slider(daemon: &Daemon, slider: i64) {
-    daemon
-        .wait_for(&format!("slider {slider}"), || async {
-            (daemon.get_json("/api/latest").await["values"]["slider"] == slider).then_some(())
-        })
-        .await;
-}
 
 /// Writes `bytes` to the board from a thread, as a real board would: the
 /// pty holds only a few KB, so this waits on the daemon reading.
@@ -40,13 +30,12 @@ fn send_all(board: &Board, bytes: Vec<u8>) -> std::thread::JoinHandle<()> {
 
 #[tokio::test]
 async fn noise_a_huge_line_a_flood_and_a_cut_leave_the_daemon_well() {
-    let dir = tempfile::tempdir().unwrap();
-    let link = dir.path().join("esplora");
-    let mut board = Board::plug_in(&link);
-    let input = format!("serial:{}", link.display());
+    let port = Port::new();
+    let mut board = port.plug_in();
+    let input = port.input();
     let daemon = Daemon::start(&["--input", &input, "--max-rate-hz", "0"]);
     board.send("partial\ns:1\n");
-    wait_slider(&daemon, 1).await;
+    daemon.wait_slider(1).await;
     let before = memory_kb(daemon.pid(), "VmHWM");
     let mut rng = rand::rngs::StdRng::seed_from_u64(6);
 
@@ -62,7 +51,7 @@ async fn noise_a_huge_line_a_flood_and_a_cut_leave_the_daemon_well() {
         .collect();
     send_all(&board, noise).join().unwrap();
     board.send("\ns:2\n");
-    wait_slider(&daemon, 2).await;
+    daemon.wait_slider(2).await;
     let noisy = daemon
         .metric("esplora_lines_rejected_total{reason=\"not_ascii\"}")
         .await;
@@ -75,7 +64,7 @@ async fn noise_a_huge_line_a_flood_and_a_cut_leave_the_daemon_well() {
     let started = Instant::now();
     send_all(&board, vec![b'7'; 16 << 20]).join().unwrap();
     board.send("\ns:3\n");
-    wait_slider(&daemon, 3).await;
+    daemon.wait_slider(3).await;
     println!("16 MB line read and dropped in {:?}", started.elapsed());
     assert!(
         daemon
@@ -94,7 +83,7 @@ async fn noise_a_huge_line_a_flood_and_a_cut_leave_the_daemon_well() {
     let started = Instant::now();
     send_all(&board, flood.into_bytes()).join().unwrap();
     board.send("s:5000\n");
-    wait_slider(&daemon, 5000).await;
+    daemon.wait_slider(5000).await;
     let took = started.elapsed();
     let flooded = daemon.metric("esplora_lines_accepted_total").await - accepted;
     println!(
@@ -105,10 +94,10 @@ async fn noise_a_huge_line_a_flood_and_a_cut_leave_the_daemon_well() {
 
     // Cut mid-line, and a new board at the same path.
     board.send("s:6000,x:");
-    board.unplug(&link);
-    let mut board = Board::plug_in(&link);
+    board.unplug();
+    let mut board = port.plug_in();
     board.send("s:7000\ns:7001\n");
-    wait_slider(&daemon, 7001).await;
+    daemon.wait_slider(7001).await;
 
     assert_eq!(daemon.get_text("/healthz").await, "ok\n");
     let after = memory_kb(daemon.pid(), "VmHWM");

@@ -3,11 +3,9 @@
 //! WebSocket frame too large (1009), silent connections closed, and a
 //! slowloris of 1,500 idle sockets that must not keep `/healthz` waiting.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Daemon, WAIT};
+use crate::common::{Daemon, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -243,7 +241,7 @@ async fn a_slowloris_of_1500_idle_sockets_does_not_keep_healthz_waiting() {
         },
         None,
     );
-    let before = common::memory_kb(daemon.pid(), "VmHWM");
+    let before = crate::common::memory_kb(daemon.pid(), "VmHWM");
 
     let mut sockets = Vec::with_capacity(SOCKETS);
     for i in 0..SOCKETS {
@@ -278,7 +276,7 @@ async fn a_slowloris_of_1500_idle_sockets_does_not_keep_healthz_waiting() {
         assert_eq!(response.status(), 200);
         slowest = slowest.max(started.elapsed());
     }
-    let after = common::memory_kb(daemon.pid(), "VmHWM");
+    let after = crate::common::memory_kb(daemon.pid(), "VmHWM");
     println!(
         "slowloris of {SOCKETS}: slowest /healthz {slowest:?}; VmHWM {before} kB -> {after} kB"
     );

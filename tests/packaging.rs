@@ -7,14 +7,12 @@
 //! dpkg-deb; `.ci/run` installs what is missing. A missing tool fails the
 //! test with the command that installs it, rather than skipping it.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use common::binary;
+use crate::common::{binary, tool};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -24,12 +22,12 @@ fn shipped(name: &str) -> PathBuf {
     workspace().join("systemd").join(name)
 }
 
-/// Runs `command`, failing clearly when its program is not installed.
-fn run(command: &mut Command, install: &str) -> Output {
+/// Runs `command`, whose program has been found with [`tool`].
+fn run(command: &mut Command) -> Output {
     let program = command.get_program().to_string_lossy().into_owned();
     command
         .output()
-        .unwrap_or_else(|error| panic!("cannot run {program} ({error}); install it: {install}"))
+        .unwrap_or_else(|error| panic!("cannot run {program}: {error}"))
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -41,10 +39,9 @@ fn text(bytes: &[u8]) -> String {
 /// exits 0, so both count.
 fn verify_unit(unit: &Path) -> Option<String> {
     let output = run(
-        Command::new("systemd-analyze")
+        Command::new(tool("systemd-analyze", "apt-get install systemd"))
             .args(["verify", "--man=no"])
             .arg(unit),
-        "apt-get install systemd",
     );
     let complaints = text(&output.stderr);
     (!output.status.success() || !complaints.trim().is_empty()).then_some(complaints)
@@ -81,23 +78,21 @@ fn udev_read(rule: &Path) -> (bool, Vec<String>) {
         .expect("there should be a tty")
         .unwrap()
         .path();
+    tool("udevadm", "apt-get install udev");
     let script = r#"mount -t tmpfs tmpfs /run && mkdir -p /run/udev/rules.d \
         && cp "$1" /run/udev/rules.d/ && exec udevadm test --action=add "$2""#;
-    let output = run(
-        Command::new("unshare")
-            .args([
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                script,
-                "sh",
-            ])
-            .arg(rule)
-            .arg(&device),
-        "apt-get install udev util-linux, and run as root",
-    );
+    let output = run(Command::new(tool("unshare", "apt-get install util-linux"))
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(rule)
+        .arg(&device));
     let log = text(&output.stderr) + &text(&output.stdout);
     assert!(output.status.success(), "udevadm test failed: {log}");
     let installed = format!("/run/udev/rules.d/{name}");
@@ -136,35 +131,34 @@ fn the_udev_rule_parses() {
 /// with the dev profile (the binary is already built) and fast compression.
 fn build_deb(out: &Path) -> PathBuf {
     let assets = Path::new(binary()).parent().unwrap().join("assets");
-    let generated = run(
-        Command::new(binary())
-            .arg("generate")
-            .arg("--out")
-            .arg(&assets),
-        "cargo build",
-    );
+    let generated = run(Command::new(binary())
+        .arg("generate")
+        .arg("--out")
+        .arg(&assets));
     assert!(generated.status.success(), "{generated:?}");
+    tool(
+        "cargo-deb",
+        "cargo install cargo-deb --locked --version 3.8.0",
+    );
+    tool("dpkg-shlibdeps", "apt-get install dpkg-dev");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let started = Instant::now();
-    let built = run(
-        Command::new(cargo)
-            .current_dir(workspace())
-            .args([
-                "deb",
-                "-p",
-                "esplora-bridge",
-                "--no-build",
-                "--profile",
-                "dev",
-            ])
-            .args(["--no-dbgsym", "--fast", "--output"])
-            .arg(out),
-        "cargo install cargo-deb --locked",
-    );
+    let built = run(Command::new(cargo)
+        .current_dir(workspace())
+        .args([
+            "deb",
+            "-p",
+            "esplora-bridge",
+            "--no-build",
+            "--profile",
+            "dev",
+        ])
+        .args(["--no-dbgsym", "--fast", "--output"])
+        .arg(out));
     eprintln!("cargo deb took {:?}", started.elapsed());
     assert!(
         built.status.success(),
-        "cargo deb failed (is cargo-deb installed? cargo install cargo-deb --locked): {}",
+        "cargo deb failed: {}",
         text(&built.stderr)
     );
     std::fs::read_dir(out)
@@ -176,9 +170,9 @@ fn build_deb(out: &Path) -> PathBuf {
 
 /// Runs dpkg-deb with `args` and gives what it printed.
 fn dpkg_deb<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> String {
-    let mut command = Command::new("dpkg-deb");
+    let mut command = Command::new(tool("dpkg-deb", "apt-get install dpkg"));
     command.args(args);
-    let output = run(&mut command, "apt-get install dpkg");
+    let output = run(&mut command);
     assert!(output.status.success(), "{command:?}: {output:?}");
     text(&output.stdout)
 }

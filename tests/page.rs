@@ -5,14 +5,12 @@
 //! board and the daemon, and the page reconnects by itself when the daemon
 //! comes back.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use common::{Daemon, WAIT};
+use crate::common::{Daemon, WAIT, tool};
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use nix::sys::signal::{Signal, killpg};
@@ -29,13 +27,14 @@ struct Chromedriver {
 
 impl Chromedriver {
     fn start() -> Chromedriver {
-        let mut child = Command::new("chromedriver")
+        tool("chromium", "apt-get install chromium");
+        let mut child = Command::new(tool("chromedriver", "apt-get install chromium-driver"))
             .arg("--port=0")
             .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver should start (apt-get install chromium-driver)");
+            .expect("chromedriver should start");
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

@@ -2,11 +2,9 @@
 //! news, a wait that wakes the moment news arrives, an empty answer at the
 //! timeout, and a 400 for bad parameters.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::Daemon;
+use crate::common::Daemon;
 use serde_json::json;
 
 #[tokio::test]
@@ -66,7 +64,7 @@ async fn a_waiting_poll_wakes_when_news_arrives() {
     );
 
     daemon.feed("s:2\n");
-    let answer = tokio::time::timeout(common::WAIT, poll)
+    let answer = tokio::time::timeout(crate::common::WAIT, poll)
         .await
         .expect("the poll should wake")
         .unwrap();

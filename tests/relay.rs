@@ -5,17 +5,15 @@
 //! back, private channels with `POST /pusher/auth`, the daily budget, and
 //! the secret file.
 
-mod common;
-
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::process::Command;
 use std::time::Instant;
 
-use common::pusher::{Mirror, Subscriber};
-use common::sockudo::{KEY, RateLimit, SECRET, Sockudo};
-use common::{Daemon, binary, data, messy_final_state, metric_sum};
+use crate::common::pusher::{Mirror, Subscriber};
+use crate::common::sockudo::{KEY, RateLimit, SECRET, Sockudo};
+use crate::common::{Daemon, binary, data, messy_final_state, metric_sum};
 use serde_json::Value;
 
 /// A config file with a `[relay]` section, and its secret file beside it.
@@ -42,7 +40,7 @@ impl Setup {
             .expect("the secret file should be writable");
         let config = format!(
             "[relay]\nurl = \"{url}\"\napp_id = \"{}\"\nkey = \"{KEY}\"\nsecret_file = \"{}\"\n{extra}",
-            common::sockudo::APP_ID,
+            crate::common::sockudo::APP_ID,
             secret_path.display()
         );
         let path = dir.path().join("bridge.toml");

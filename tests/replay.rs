@@ -1,9 +1,7 @@
 //! Replaying captures through the real binary: from a file and from stdin,
 //! raw and timed, and with `--exit-at-eof`.
 
-mod common;
-
-use common::{Daemon, data, messy_final_state};
+use crate::common::{Daemon, data, messy_final_state};
 
 const MESSY_LINES: u64 = 2033;
 
@@ -85,7 +83,7 @@ async fn a_recorded_capture_replays_with_its_timing() {
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("capture.log");
     let source = format!("file:{}", data("esplora-messy-sample.log").display());
-    let status = std::process::Command::new(common::binary())
+    let status = std::process::Command::new(crate::common::binary())
         .args([
             "record",
             "--input",

@@ -1,9 +1,7 @@
 //! Routing through the real binary: every route answers with its content
 //! type, unknown paths are 404, and wrong methods are 405 with `Allow`.
 
-mod common;
-
-use common::Daemon;
+use crate::common::Daemon;
 
 #[tokio::test]
 async fn routes_methods_and_content_types() {

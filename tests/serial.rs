@@ -2,50 +2,22 @@
 //! `/api/latest`; closing it is a disconnect; a new one under the same path
 //! is picked up again without a restart, and waiting costs no CPU.
 
-mod common;
-
 use std::time::Duration;
 
-use common::Daemon;
-use common::pty::Board;
-
-async fn wait_board(daemon: &Daemon, state: &str) {
-    daemon
-        .wait_for(&format!("board {state}"), || async {
-            (daemon.get_json("/api/latest").await["board"] == state).then_some(())
-        })
-        .await;
-}
-
-async fn wait_slider(daemon: &Daemon, slider: i64) {
-    daemon
-        .wait_for(&format!("slider {slider}"), || async {
-            (daemon.get_json("/api/latest").await["values"]["slider"] == slider).then_some(())
-        })
-        .await;
-}
-
-/// CPU seconds (user + system) the process has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after_name.split(' ').collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    ticks as f64 / 100.0
-}
+use crate::common::pty::Port;
+use crate::common::{Daemon, cpu_seconds};
 
 #[tokio::test]
 async fn a_pty_board_comes_goes_and_comes_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let link = dir.path().join("esplora");
-    let mut board = Board::plug_in(&link);
-    let input = format!("serial:{}", link.display());
+    let port = Port::new();
+    let mut board = port.plug_in();
+    let input = port.input();
     let daemon = Daemon::start(&["--input", &input, "--max-rate-hz", "0"]);
-    wait_board(&daemon, "connected").await;
+    daemon.wait_board("connected").await;
 
     // The first line after a connect may be partial, so it is discarded.
     board.send("z:1,n:7\r\ns:10,x:20,n:8\r\ns:11,x:-3,n:10*40\n");
-    wait_slider(&daemon, 11).await;
+    daemon.wait_slider(11).await;
     let latest = daemon.get_json("/api/latest").await;
     assert_eq!(
         latest["values"],
@@ -63,8 +35,8 @@ async fn a_pty_board_comes_goes_and_comes_back() {
         "n jumped from 8 to 10"
     );
 
-    board.unplug(&link);
-    wait_board(&daemon, "disconnected").await;
+    board.unplug();
+    daemon.wait_board("disconnected").await;
     assert!(
         daemon
             .log()
@@ -82,9 +54,9 @@ async fn a_pty_board_comes_goes_and_comes_back() {
         "the daemon used {used:.2} s of CPU in 2 s while the board was away"
     );
 
-    let mut board = Board::plug_in(&link);
-    wait_board(&daemon, "connected").await;
+    let mut board = port.plug_in();
+    daemon.wait_board("connected").await;
     board.send("s:0\ns:42,x:1\n");
-    wait_slider(&daemon, 42).await;
+    daemon.wait_slider(42).await;
     assert_eq!(daemon.metric("esplora_board_connects_total").await, 2);
 }

@@ -4,8 +4,6 @@
 //! give exit 0 within 5 s, with a client connected and with stdin held open;
 //! `--log-format json` writes one JSON object a line.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
@@ -14,8 +12,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::pty::Board;
-use common::{Daemon, WAIT};
+use crate::common::pty::Port;
+use crate::common::{Daemon, WAIT};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
@@ -141,16 +139,15 @@ fn systemd_hears_ready_watchdog_status_and_stopping() {
 #[test]
 fn the_status_follows_the_board_and_sigint_stops_it() {
     let notifications = Notifications::bind();
-    let dir = tempfile::tempdir().unwrap();
-    let link = dir.path().join("esplora");
-    let board = Board::plug_in(&link);
-    let input = format!("serial:{}", link.display());
+    let port = Port::new();
+    let board = port.plug_in();
+    let input = port.input();
     let mut daemon = start(&["--input", &input], &notifications.path, None);
 
-    let connected = format!("STATUS=board connected: {}", link.display());
+    let connected = format!("STATUS=board connected: {}", port.link().display());
     notifications.until(&connected, |m| m == connected);
-    board.unplug(&link);
-    let disconnected = format!("STATUS=board disconnected: {}: ", link.display());
+    board.unplug();
+    let disconnected = format!("STATUS=board disconnected: {}: ", port.link().display());
     notifications.until(&disconnected, |m| m.starts_with(&disconnected));
 
     let (status, took) = daemon.stop(Signal::SIGINT, STOP_LIMIT);
@@ -233,7 +230,7 @@ async fn sigterm_ends_sse_and_websocket_streams_at_once() {
         Some(tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Away)
     );
     while let Some(item) = sse.next_item().await {
-        assert!(!matches!(item, common::SseItem::Other(ref text) if text.is_empty()));
+        assert!(!matches!(item, crate::common::SseItem::Other(ref text) if text.is_empty()));
     }
     let answer = poll
         .await
@@ -263,8 +260,8 @@ fn json_logs_are_one_object_a_line() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bridge.toml");
     std::fs::write(&config, "[http]\nlisten = \"127.0.0.1:0\"\n").unwrap();
-    let capture = common::data("esplora-messy-sample.log");
-    let output = Command::new(common::binary())
+    let capture = crate::common::data("esplora-messy-sample.log");
+    let output = Command::new(crate::common::binary())
         .arg("--config")
         .arg(&config)
         .arg("--input")

@@ -3,9 +3,7 @@
 //! pipeline or the clients that do read, and gets a fresh snapshot (which
 //! is counted) once it reads again; a stuck WebSocket peer is dropped.
 
-mod common;
-
-use common::{Daemon, WAIT};
+use crate::common::{Daemon, WAIT, memory_kb};
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,16 +24,6 @@ async fn stuck_client(daemon: &Daemon, request: &str) -> TcpStream {
     stream
 }
 
-/// The daemon's peak resident memory so far, in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("/proc/PID/status has VmHWM")
-}
-
 fn slider(event: &Value) -> Option<i64> {
     event["values"]["slider"].as_i64()
 }
@@ -48,7 +36,7 @@ async fn a_stuck_client_costs_bounded_memory_and_slows_no_one() {
     let daemon = Daemon::start_fed(&["--config", config.to_str().unwrap(), "--max-rate-hz", "0"]);
     daemon.feed("s:0\n");
     daemon.wait_slider(0).await;
-    let rss_before = peak_rss_kib(daemon.pid());
+    let rss_before = memory_kb(daemon.pid(), "VmHWM");
 
     let host = daemon.base.trim_start_matches("http://").to_owned();
     let mut stuck_sse = stuck_client(
@@ -105,7 +93,7 @@ async fn a_stuck_client_costs_bounded_memory_and_slows_no_one() {
     eprintln!("flood of {FLOOD} lines through in {:?}", started.elapsed());
     // Had the stuck clients' events been queued for them, the flood alone
     // would be some 20 MB of SSE text.
-    let rss_peak = peak_rss_kib(daemon.pid());
+    let rss_peak = memory_kb(daemon.pid(), "VmHWM");
     let sent = daemon.metric("esplora_http_events_sent_total").await;
     eprintln!(
         "peak RSS {rss_before} KiB before the flood, {rss_peak} KiB after; {sent} events sent"

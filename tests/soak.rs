@@ -4,12 +4,10 @@
 //! keep up lose no event, and each one's rebuilt state equals
 //! `/api/latest` at the end.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, memory_kb};
+use crate::common::{Daemon, memory_kb};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use tokio::sync::watch;

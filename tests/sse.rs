@@ -3,9 +3,7 @@
 //! history holds the missed events, a fresh snapshot once it does not;
 //! keep-alive comments while the board is quiet.
 
-mod common;
-
-use common::{Daemon, SseItem};
+use crate::common::{Daemon, SseItem};
 use serde_json::json;
 
 #[tokio::test]

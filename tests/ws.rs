@@ -3,11 +3,9 @@
 //! error frames on a connection that stays usable; oversized frames closed
 //! with 1009; pings, and a peer that never answers them dropped.
 
-mod common;
-
 use std::io::{Read, Write};
 
-use common::{Daemon, WAIT};
+use crate::common::{Daemon, WAIT};
 use futures_util::SinkExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;

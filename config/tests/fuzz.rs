@@ -6,42 +6,13 @@
 //! the parser's fuzz test is.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use esplora_config::{Config, ConfigError};
+use esplora_testkit::fuzz;
 use proptest::prelude::*;
-use proptest::test_runner::{Config as RunnerConfig, TestCaseResult, TestRunner};
 
 /// Every key of the schema: the config `from_toml.rs` checks key by key.
 const FULL: &str = include_str!("full.toml");
-
-/// Runs `test` on fresh inputs from `strategy`, in batches with new seeds,
-/// until the time or case budget is spent; gives how many ran.
-fn fuzz<S: Strategy>(strategy: S, test: impl Fn(S::Value) -> TestCaseResult) -> u32 {
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(default)
-    };
-    let budget = Duration::from_secs(env("FUZZ_SECS", 10));
-    let max_cases = u32::try_from(env("FUZZ_CASES", 200_000)).unwrap_or(u32::MAX);
-    let started = Instant::now();
-    let mut cases = 0;
-    while cases < max_cases && started.elapsed() < budget {
-        let batch = 2000.min(max_cases - cases);
-        let mut runner = TestRunner::new(RunnerConfig {
-            cases: batch,
-            failure_persistence: None,
-            ..RunnerConfig::default()
-        });
-        if let Err(failure) = runner.run(&strategy, &test) {
-            panic!("{failure}");
-        }
-        cases += batch;
-    }
-    cases
-}
 
 /// The full config with a few byte ranges replaced by TOML-ish text.
 fn mutated() -> impl Strategy<Value = String> {

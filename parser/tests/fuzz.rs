@@ -10,40 +10,10 @@
 //! accepted line by line, `bad-REASON-*` files rejected for that reason).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use esplora_parser::{LineFramer, MAX_LINE_LEN, parse_line};
+use esplora_testkit::fuzz;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseResult, TestRunner};
-
-/// Runs `test` on fresh inputs from `strategy`, in batches with new seeds,
-/// until `FUZZ_SECS` (default 10) have passed or `FUZZ_CASES` (default
-/// 200 000) cases have run; gives how many ran.
-fn fuzz<S: Strategy>(strategy: S, test: impl Fn(S::Value) -> TestCaseResult) -> u32 {
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(default)
-    };
-    let budget = Duration::from_secs(env("FUZZ_SECS", 10));
-    let max_cases = u32::try_from(env("FUZZ_CASES", 200_000)).unwrap_or(u32::MAX);
-    let started = Instant::now();
-    let mut cases = 0;
-    while cases < max_cases && started.elapsed() < budget {
-        let batch = 2000.min(max_cases - cases);
-        let mut runner = TestRunner::new(Config {
-            cases: batch,
-            failure_persistence: None,
-            ..Config::default()
-        });
-        if let Err(failure) = runner.run(&strategy, &test) {
-            panic!("{failure}");
-        }
-        cases += batch;
-    }
-    cases
-}
 
 /// Each framed line's outcome: the parsed reading as text, or the reason.
 fn frame_and_parse(chunks: &mut dyn Iterator<Item = &[u8]>) -> Vec<Result<String, &'static str>> {

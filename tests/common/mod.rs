@@ -1,7 +1,6 @@
 //! The harness shared by the end-to-end tests: it runs the real
 //! `esplora-bridge` binary on a free loopback port and talks to it over
 //! real sockets.
-#![allow(dead_code)] // Each test binary uses its own part of the harness.
 
 pub mod pty;
 pub mod pusher;
@@ -25,6 +24,19 @@ pub const WAIT: Duration = Duration::from_secs(20);
 
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_esplora-bridge")
+}
+
+/// A program the tests drive, found on `PATH` or in `~/.cargo/bin`. A
+/// missing one fails the test at once, in one line that names it and the
+/// command that installs it: a skipped test would pass without testing.
+pub fn tool(name: &str, install: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let cargo_bin = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo/bin"));
+    std::env::split_paths(&path)
+        .chain(cargo_bin)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed: run `{install}` (or `bash .ci/run`)"))
 }
 
 /// A sample capture in `tests/data`.
@@ -188,6 +200,14 @@ impl Daemon {
             (latest["values"]["slider"] == slider).then(|| latest["seq"].as_u64().unwrap())
         })
         .await
+    }
+
+    /// Waits until the board is `connected` or `disconnected`.
+    pub async fn wait_board(&self, state: &str) {
+        self.wait_for(&format!("board {state}"), || async {
+            (self.get_json("/api/latest").await["board"] == state).then_some(())
+        })
+        .await;
     }
 
     /// Waits until `metric` (a name with labels) reads `value`.
@@ -375,6 +395,20 @@ pub fn memory_kb(pid: u32, field: &str) -> u64 {
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|value| value.trim().trim_end_matches(" kB").parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// CPU seconds (user and system) that process `pid` has used so far.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .expect("the daemon's /proc stat should be readable");
+    // The fields after the command name, which may itself hold spaces.
+    let after_name = &stat[stat.rfind(')').expect("a command name in /proc stat") + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    let ticks: u64 = fields[11..=12]
+        .iter()
+        .map(|field| field.parse::<u64>().expect("utime and stime in /proc stat"))
+        .sum();
+    ticks as f64 / 100.0
 }
 
 /// A client that opens a new connection for every request: a pooled one

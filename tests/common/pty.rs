@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::mpsc;
 
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
@@ -11,14 +11,43 @@ use nix::pty::openpty;
 
 use super::WAIT;
 
-/// A pseudo terminal standing in for the board, its slave reachable at a
-/// symlink, as udev would make one.
+/// Where the board is plugged in: a symlink in a directory of the test's
+/// own, as udev makes `/dev/esplora`. Boards come and go at the same path.
+pub struct Port {
+    dir: tempfile::TempDir,
+}
+
+impl Port {
+    pub fn new() -> Port {
+        Port {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    pub fn link(&self) -> PathBuf {
+        self.dir.path().join("esplora")
+    }
+
+    /// The daemon's `--input` for this port.
+    pub fn input(&self) -> String {
+        format!("serial:{}", self.link().display())
+    }
+
+    /// A new board at this port.
+    pub fn plug_in(&self) -> Board {
+        Board::at(self.link())
+    }
+}
+
+/// A pseudo terminal standing in for the board, its slave reachable at the
+/// port's symlink.
 pub struct Board {
     master: File,
+    link: PathBuf,
 }
 
 impl Board {
-    pub fn plug_in(link: &Path) -> Board {
+    fn at(link: PathBuf) -> Board {
         let pty = openpty(None, None).expect("a pseudo terminal should open");
         // Else the daemon, spawned later, would inherit the master and keep
         // the terminal alive after we close it.
@@ -26,12 +55,13 @@ impl Board {
             fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).unwrap();
         }
         let slave = nix::unistd::ttyname(&pty.slave).expect("the slave should have a name");
-        let _ = std::fs::remove_file(link);
-        std::os::unix::fs::symlink(&slave, link).unwrap();
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&slave, &link).unwrap();
         // The slave stays open in the daemon; ours is not needed.
         drop(pty.slave);
         Board {
             master: File::from(pty.master),
+            link,
         }
     }
 
@@ -87,8 +117,9 @@ impl Board {
         fcntl(&self.master, FcntlArg::F_SETFL(flags)).unwrap();
     }
 
-    pub fn unplug(self, link: &Path) {
-        std::fs::remove_file(link).unwrap();
+    /// Pulls the cable: the device node goes, and the daemon's reads end.
+    pub fn unplug(self) {
+        std::fs::remove_file(&self.link).unwrap();
         drop(self.master);
     }
 }

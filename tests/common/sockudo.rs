@@ -2,7 +2,7 @@
 //! from its installed binary on a free loopback port with a config file
 //! that defines one app, stopped (killed) when dropped.
 //!
-//! sockudo is installed by `.ci/run` (`cargo install sockudo --locked`);
+//! sockudo is installed by `.ci/run` (a slim `cargo install sockudo`);
 //! `SOCKUDO` may name the binary instead.
 
 use std::fs::File;
@@ -119,26 +119,17 @@ impl Drop for Sockudo {
     }
 }
 
-/// The installed sockudo: `SOCKUDO`, else on `PATH`, else in `~/.cargo/bin`.
+/// The sockudo to run: `SOCKUDO`, else the installed one.
 fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("SOCKUDO") {
-        return PathBuf::from(path);
-    }
-    let on_path = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let cargo_bin = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo/bin"));
-    on_path
-        .into_iter()
-        .chain(cargo_bin)
-        .map(|dir| dir.join("sockudo"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "sockudo is not installed: run `cargo install sockudo --locked` \
-                 (as .ci/run does), or set SOCKUDO to its path"
+    std::env::var_os("SOCKUDO").map_or_else(
+        || {
+            super::tool(
+                "sockudo",
+                "cargo install sockudo --locked --no-default-features --features local,redis",
             )
-        })
+        },
+        PathBuf::from,
+    )
 }
 
 fn free_port() -> u16 {

@@ -1,0 +1,25 @@
+//! The end-to-end tests: one binary (as ripgrep's `tests/tests.rs`), so
+//! that the harness in [`common`] is compiled and linked once. Each module
+//! runs the real `esplora-bridge` binary against real clients and real
+//! parts: a pty board, sockudo, Chromium, systemd's and Debian's tools.
+
+mod common;
+
+mod access;
+mod commands;
+mod config;
+mod demo;
+mod hostile_board;
+mod limits;
+mod packaging;
+mod page;
+mod poll;
+mod relay;
+mod replay;
+mod routes;
+mod serial;
+mod service;
+mod slow;
+mod soak;
+mod sse;
+mod ws;
