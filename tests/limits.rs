@@ -58,7 +58,7 @@ async fn over_max_connections_a_client_is_answered_503_at_once_and_counted() {
     }
     // The daemon has taken them all once it refuses the next one.
     let started = Instant::now();
-    let answer = exchange(&daemon, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = exchange(&daemon, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
     assert!(
         answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
         "{answer}"
@@ -87,7 +87,7 @@ async fn a_request_head_over_max_header_bytes_is_answered_431() {
     let daemon = start(&dir, "max_header_bytes = 8192");
     let request = |size: usize| {
         format!(
-            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\nConnection: close\r\n\r\n",
+            "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Pad: {}\r\nConnection: close\r\n\r\n",
             "p".repeat(size)
         )
     };
@@ -176,7 +176,7 @@ async fn silent_and_idle_connections_are_closed_after_header_timeout_secs() {
         .unwrap();
     // Idle after a request on a kept-alive connection.
     let mut idle = TcpStream::connect(addr(&daemon)).await.unwrap();
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
     assert!(read_answer(&mut idle).await.starts_with("HTTP/1.1 200 OK"));
@@ -252,7 +252,7 @@ async fn a_slowloris_of_1500_idle_sockets_does_not_keep_healthz_waiting() {
         // Half send the start of a head and stop; half send nothing.
         if i % 2 == 0 {
             socket
-                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow:")
+                .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow:")
                 .await
                 .unwrap();
         }
