@@ -344,7 +344,6 @@ async fn eight_stalled_bodies_do_not_lock_out_other_clients() {
 }
 
 /// A client's view of the state: a snapshot replaces it, a delta merges.
-#[derive(Default)]
 struct Client {
     values: Map<String, Value>,
     seq: u64,
@@ -370,14 +369,21 @@ impl Client {
 /// Two runs of the daemon, one after the other. The first sets `x` and
 /// `y`; the second only `s` and `z`, with more events than the first had,
 /// so that a position of the first run would be inside the second's
-/// history if seqs started again at 1. Gives the first run's last seq, the
-/// second run (still running) and its latest state.
-async fn two_runs() -> (u64, Daemon, Value) {
+/// history if seqs started again at 1. Gives a client of the first run, as
+/// it was when that run ended, the second run (still running) and its
+/// latest state.
+async fn two_runs() -> (Client, Daemon, Value) {
     let first = Daemon::start_fed(&["--max-rate-hz", "0"]);
     for i in 1..=5 {
         first.feed(&format!("s:{i},x:{i},y:{}\n", 10 * i));
     }
-    let position = first.wait_slider(5).await;
+    first.wait_slider(5).await;
+    let ended = first.get_json("/api/latest").await;
+    let client = Client {
+        values: ended["values"].as_object().unwrap().clone(),
+        seq: ended["seq"].as_u64().unwrap(),
+        kinds: Vec::new(),
+    };
     drop(first);
     let second = Daemon::start_fed(&["--max-rate-hz", "0"]);
     for i in 1..=30 {
@@ -385,37 +391,33 @@ async fn two_runs() -> (u64, Daemon, Value) {
     }
     second.wait_slider(130).await;
     let latest = second.get_json("/api/latest").await;
-    assert!(
-        latest["seq"].as_u64().unwrap() > position,
-        "the second run's seqs are above the first's: {latest} after {position}"
-    );
-    (position, second, latest)
+    (client, second, latest)
 }
 
 /// What a client that resumed must have: a snapshot first, and exactly the
 /// second run's state, which has no `x` or `y`.
 fn check_resumed(transport: &str, client: &Client, latest: &Value) {
+    assert_eq!(latest["values"], json!({"slider": 130, "accel_z": 30}));
+    assert_eq!(client.seq, latest["seq"].as_u64().unwrap(), "{transport}");
+    assert_eq!(
+        Value::Object(client.values.clone()),
+        latest["values"],
+        "{transport}: the client's state (events {:?})",
+        client.kinds
+    );
     assert_eq!(
         client.kinds.first().map(String::as_str),
         Some("snapshot"),
         "{transport}: a position from an earlier run gets a snapshot first: {:?}",
         client.kinds
     );
-    assert_eq!(client.seq, latest["seq"].as_u64().unwrap(), "{transport}");
-    assert_eq!(
-        Value::Object(client.values.clone()),
-        latest["values"],
-        "{transport}: the client's state"
-    );
-    assert_eq!(latest["values"], json!({"slider": 130, "accel_z": 30}));
 }
 
 #[tokio::test]
 async fn a_long_poll_resuming_from_an_earlier_run_gets_the_new_state() {
-    let (position, daemon, latest) = two_runs().await;
-    let mut client = Client::default();
+    let (mut client, daemon, latest) = two_runs().await;
     let answer = daemon
-        .get_json(&format!("/api/poll?since={position}&timeout=0"))
+        .get_json(&format!("/api/poll?since={}&timeout=0", client.seq))
         .await;
     for event in answer["events"].as_array().unwrap() {
         client.apply(event);
@@ -433,10 +435,9 @@ async fn a_long_poll_resuming_from_an_earlier_run_gets_the_new_state() {
 
 #[tokio::test]
 async fn sse_resuming_from_an_earlier_run_gets_the_new_state() {
-    let (position, daemon, latest) = two_runs().await;
+    let (mut client, daemon, latest) = two_runs().await;
     let last = latest["seq"].as_u64().unwrap();
-    let mut sse = daemon.events(Some(&position.to_string())).await;
-    let mut client = Client::default();
+    let mut sse = daemon.events(Some(&client.seq.to_string())).await;
     while client.seq < last {
         let (id, _, data) = sse.next_event().await;
         assert_eq!(id, data["seq"].as_u64().unwrap());
@@ -447,10 +448,9 @@ async fn sse_resuming_from_an_earlier_run_gets_the_new_state() {
 
 #[tokio::test]
 async fn a_websocket_resuming_from_an_earlier_run_gets_the_new_state() {
-    let (position, daemon, latest) = two_runs().await;
+    let (mut client, daemon, latest) = two_runs().await;
     let last = latest["seq"].as_u64().unwrap();
-    let mut ws = daemon.websocket(&format!("/ws?since={position}")).await;
-    let mut client = Client::default();
+    let mut ws = daemon.websocket(&format!("/ws?since={}", client.seq)).await;
     while client.seq < last {
         client.apply(&ws.next_json().await);
     }
