@@ -111,15 +111,15 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, max_connections:
         if backoff.take().is_some() {
             info!("accepting connections again");
         }
-        let arrived = stream
-            .local_addr()
-            .ok()
-            .map(|local| host::Arrived(local.ip()));
         let Some((stream, slot)) = admission.admit(stream) else {
             debug!(%peer, "refused a connection: max_connections reached");
             continue;
         };
         state.limits.tune(&stream);
+        let arrived = stream
+            .local_addr()
+            .ok()
+            .map(|local| host::Arrived(local.ip()));
         let shutdown = state.shutdown.clone();
         let handlers = Arc::clone(&state);
         let builder = builder.clone();
