@@ -3,11 +3,9 @@
 //! resuming with a position from an earlier run, and `accept` failing at
 //! the open-file limit (EMFILE).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Daemon, WAIT};
+use crate::common::{self, Daemon, read_head};
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -22,38 +20,8 @@ fn start(dir: &tempfile::TempDir, config: &str) -> Daemon {
 /// A relay that is never reached: `POST /pusher/auth` needs one.
 const RELAY: &str = "[relay]\nurl = \"http://127.0.0.1:9\"\napp_id = \"a\"\nkey = \"k\"\nsecret = \"relay-secret\"\n";
 
-fn addr(daemon: &Daemon) -> String {
-    daemon.base.trim_start_matches("http://").to_owned()
-}
-
 fn port(daemon: &Daemon) -> u16 {
-    addr(daemon).rsplit(':').next().unwrap().parse().unwrap()
-}
-
-/// Reads an answer's head (and whatever came with it) from `socket`.
-async fn read_head(socket: &mut TcpStream) -> String {
-    let mut answer = Vec::new();
-    let mut buf = [0; 4096];
-    loop {
-        match tokio::time::timeout(WAIT, socket.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(n)) => {
-                answer.extend_from_slice(&buf[..n]);
-                if answer.windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
-            }
-            Err(_) => panic!("no answer within {WAIT:?}; got {answer:?}"),
-        }
-    }
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
-/// Writes `request` on a new connection and gives the answer's head.
-async fn exchange(daemon: &Daemon, request: &str) -> String {
-    let mut socket = TcpStream::connect(addr(daemon)).await.unwrap();
-    socket.write_all(request.as_bytes()).await.unwrap();
-    read_head(&mut socket).await
+    daemon.addr().rsplit(':').next().unwrap().parse().unwrap()
 }
 
 /// The status code of an answer's head.
@@ -117,17 +85,15 @@ async fn without_a_token_a_foreign_host_is_refused_on_every_route() {
         for head in &requests {
             let body = if head.starts_with("POST") { form } else { "" };
             let request = format!("{head}Host: {host}\r\nConnection: close\r\n\r\n{body}");
-            let answer = exchange(&daemon, &request).await;
+            let answer = daemon.exchange(&request).await;
             assert_eq!(status(&answer), 421, "{request:?}: {answer}");
             refused += 1;
         }
     }
     // A request target in absolute form names its host itself.
-    let answer = exchange(
-        &daemon,
-        "GET http://evil.example/api/latest HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-    )
-    .await;
+    let answer = daemon
+        .exchange("GET http://evil.example/api/latest HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await;
     assert_eq!(status(&answer), 421, "{answer}");
     refused += 1;
 
@@ -147,7 +113,7 @@ async fn without_a_token_a_foreign_host_is_refused_on_every_route() {
         for head in &requests {
             let body = if head.starts_with("POST") { form } else { "" };
             let request = format!("{head}Host: {host}\r\nConnection: close\r\n\r\n{body}");
-            let answer = exchange(&daemon, &request).await;
+            let answer = daemon.exchange(&request).await;
             let expected = if head.contains("/ws") { 101 } else { 200 };
             assert_eq!(status(&answer), expected, "{request:?}: {answer}");
         }
@@ -172,10 +138,14 @@ async fn a_websocket_origin_equal_to_a_foreign_host_is_refused() {
     // origin is its own only for a host the server answers for: under DNS
     // rebinding, Origin and Host agree.
     let evil = format!("evil.example:{port}");
-    let answer = exchange(&daemon, &handshake(&evil, &format!("http://{evil}"))).await;
+    let answer = daemon
+        .exchange(&handshake(&evil, &format!("http://{evil}")))
+        .await;
     assert_eq!(status(&answer), 403, "{answer}");
     let own = format!("localhost:{port}");
-    let answer = exchange(&daemon, &handshake(&own, &format!("http://{own}"))).await;
+    let answer = daemon
+        .exchange(&handshake(&own, &format!("http://{own}")))
+        .await;
     assert_eq!(status(&answer), 101, "{answer}");
     daemon
         .wait_metric("esplora_http_refused_total{reason=\"origin\"}", 1)
@@ -191,17 +161,14 @@ async fn a_websocket_origin_equal_to_a_foreign_host_is_refused() {
         format!("GET {path} HTTP/1.1\r\nHost: {evil}\r\n{authorization}Connection: close\r\n\r\n")
     };
     assert_eq!(
-        status(&exchange(&daemon, &get("/api/latest", false)).await),
+        status(&daemon.exchange(&get("/api/latest", false)).await),
         401
     );
     assert_eq!(
-        status(&exchange(&daemon, &get("/api/latest", true)).await),
+        status(&daemon.exchange(&get("/api/latest", true)).await),
         200
     );
-    assert_eq!(
-        status(&exchange(&daemon, &get("/healthz", false)).await),
-        200
-    );
+    assert_eq!(status(&daemon.exchange(&get("/healthz", false)).await), 200);
 }
 
 #[tokio::test]
@@ -218,14 +185,12 @@ async fn a_request_without_a_host_or_with_two_is_answered_400() {
         "GET /api/latest HTTP/1.1\r\nHost: user@127.0.0.1\r\n\r\n",
         "GET /api/latest HTTP/1.1\r\nHost:\r\n\r\n",
     ] {
-        let answer = exchange(&daemon, request).await;
+        let answer = daemon.exchange(request).await;
         assert_eq!(status(&answer), 400, "{request:?}: {answer}");
     }
-    let answer = exchange(
-        &daemon,
-        "GET /api/latest HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-    )
-    .await;
+    let answer = daemon
+        .exchange("GET /api/latest HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await;
     assert_eq!(status(&answer), 200, "{answer}");
 }
 
@@ -245,7 +210,7 @@ async fn a_body_that_stops_arriving_is_closed_within_body_timeout_secs() {
         ("Content-Length: 100", "socket_id="),
         ("Transfer-Encoding: chunked", "a\r\nsocket_id=\r\n"),
     ] {
-        let mut socket = TcpStream::connect(addr(&daemon)).await.unwrap();
+        let mut socket = TcpStream::connect(daemon.addr()).await.unwrap();
         let head = format!(
             "POST /pusher/auth HTTP/1.1\r\nHost: 127.0.0.1\r\n{framing}\r\n\
              Content-Type: application/x-www-form-urlencoded\r\n\r\n{body}"
@@ -278,7 +243,7 @@ async fn a_body_that_stops_arriving_is_closed_within_body_timeout_secs() {
         "POST /api/latest",
         "POST /healthz",
     ] {
-        let mut socket = TcpStream::connect(addr(&daemon)).await.unwrap();
+        let mut socket = TcpStream::connect(daemon.addr()).await.unwrap();
         let request =
             format!("{head} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789");
         socket.write_all(request.as_bytes()).await.unwrap();
@@ -304,7 +269,7 @@ async fn eight_stalled_bodies_do_not_lock_out_other_clients() {
     let timeout = Duration::from_secs(2);
     let mut stalled = Vec::new();
     for _ in 0..8 {
-        let mut socket = TcpStream::connect(addr(&daemon)).await.unwrap();
+        let mut socket = TcpStream::connect(daemon.addr()).await.unwrap();
         socket
             .write_all(
                 b"POST /pusher/auth HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nsocket_id=",
@@ -318,11 +283,9 @@ async fn eight_stalled_bodies_do_not_lock_out_other_clients() {
     // answered once the stalled bodies have timed out.
     let mut turned_away = 0;
     let answered = loop {
-        let answer = exchange(
-            &daemon,
-            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-        )
-        .await;
+        let answer = daemon
+            .exchange("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .await;
         match status(&answer) {
             200 => break sent.elapsed(),
             503 => turned_away += 1,
@@ -457,15 +420,6 @@ async fn a_websocket_resuming_from_an_earlier_run_gets_the_new_state() {
     check_resumed("WebSocket", &client, &latest);
 }
 
-/// The user and system CPU time `pid` has used, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // The fields after the command name, which is in parentheses.
-    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
-    // utime and stime are fields 14 and 15 of the whole line.
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
 #[tokio::test]
 async fn at_the_open_file_limit_the_daemon_backs_off_serves_and_recovers() {
     const LIMIT: u64 = 64;
@@ -492,7 +446,7 @@ async fn at_the_open_file_limit_the_daemon_backs_off_serves_and_recovers() {
     );
     let pid = daemon.pid();
     // A kept-alive connection, opened while there is room.
-    let mut kept = TcpStream::connect(addr(&daemon)).await.unwrap();
+    let mut kept = TcpStream::connect(daemon.addr()).await.unwrap();
     let healthz = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     kept.write_all(healthz).await.unwrap();
     assert_eq!(status(&read_head(&mut kept).await), 200);
@@ -500,7 +454,7 @@ async fn at_the_open_file_limit_the_daemon_backs_off_serves_and_recovers() {
     // More connections than descriptors: the rest wait in the backlog.
     let mut crowd = Vec::new();
     for _ in 0..LIMIT + 16 {
-        crowd.push(TcpStream::connect(addr(&daemon)).await.unwrap());
+        crowd.push(TcpStream::connect(daemon.addr()).await.unwrap());
     }
     daemon
         .wait_for("the daemon to report that accept fails", || async {
@@ -519,15 +473,14 @@ async fn at_the_open_file_limit_the_daemon_backs_off_serves_and_recovers() {
     // While at the limit (the backlog still holds connections), the
     // listener does not spin.
     let window = Duration::from_secs(2);
-    let before = cpu_ticks(pid);
+    let before = common::cpu_seconds(pid);
     let started = Instant::now();
     tokio::time::sleep(window).await;
-    let ticks = cpu_ticks(pid) - before;
+    let used = common::cpu_seconds(pid) - before;
     let elapsed = started.elapsed().as_secs_f64();
-    let ticks_per_second = 100.0; // USER_HZ, fixed at 100 on Linux
-    let share = ticks as f64 / ticks_per_second / elapsed;
+    let share = used / elapsed;
     println!(
-        "CPU at the open-file limit: {ticks} ticks in {elapsed:.2} s = {:.1}% of a core",
+        "CPU at the open-file limit: {used:.2} s in {elapsed:.2} s = {:.1}% of a core",
         share * 100.0
     );
     assert!(
@@ -546,7 +499,7 @@ async fn at_the_open_file_limit_the_daemon_backs_off_serves_and_recovers() {
     let started = Instant::now();
     daemon
         .wait_for("a new connection to be answered", || async {
-            let mut socket = TcpStream::connect(addr(&daemon)).await.ok()?;
+            let mut socket = TcpStream::connect(daemon.addr()).await.ok()?;
             socket
                 .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
                 .await
