@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Daemon, WAIT};
+use crate::common::{Daemon, WAIT, read_head};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -18,47 +18,19 @@ fn start(dir: &tempfile::TempDir, http: &str) -> Daemon {
     Daemon::start_fed(&["--config", path.to_str().unwrap()])
 }
 
-fn addr(daemon: &Daemon) -> String {
-    daemon.base.trim_start_matches("http://").to_owned()
-}
-
-/// Writes `request` on a new connection and reads until the server closes
-/// it or `WAIT` passes; gives what it read.
-async fn exchange(daemon: &Daemon, request: &[u8]) -> String {
-    let mut socket = TcpStream::connect(addr(daemon)).await.unwrap();
-    socket.write_all(request).await.unwrap();
-    read_answer(&mut socket).await
-}
-
-async fn read_answer(socket: &mut TcpStream) -> String {
-    let mut answer = Vec::new();
-    let mut buf = [0; 4096];
-    loop {
-        match tokio::time::timeout(WAIT, socket.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(n)) => {
-                answer.extend_from_slice(&buf[..n]);
-                if answer.windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
-            }
-            Err(_) => panic!("no answer within {WAIT:?}; got {answer:?}"),
-        }
-    }
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
 #[tokio::test]
 async fn over_max_connections_a_client_is_answered_503_at_once_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = start(&dir, "max_connections = 3");
     let mut held = Vec::new();
     for _ in 0..3 {
-        held.push(TcpStream::connect(addr(&daemon)).await.unwrap());
+        held.push(TcpStream::connect(daemon.addr()).await.unwrap());
     }
     // The daemon has taken them all once it refuses the next one.
     let started = Instant::now();
-    let answer = exchange(&daemon, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = daemon
+        .exchange(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await;
     assert!(
         answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
         "{answer}"
@@ -87,13 +59,13 @@ async fn a_request_head_over_max_header_bytes_is_answered_431() {
     let daemon = start(&dir, "max_header_bytes = 8192");
     let request = |size: usize| {
         format!(
-            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\nConnection: close\r\n\r\n",
+            "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Pad: {}\r\nConnection: close\r\n\r\n",
             "p".repeat(size)
         )
     };
-    let answer = exchange(&daemon, request(6000).as_bytes()).await;
+    let answer = daemon.exchange(request(6000).as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
-    let answer = exchange(&daemon, request(10_000).as_bytes()).await;
+    let answer = daemon.exchange(request(10_000).as_bytes()).await;
     assert!(
         answer.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
         "{answer}"
@@ -168,18 +140,18 @@ async fn silent_and_idle_connections_are_closed_after_header_timeout_secs() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = start(&dir, "header_timeout_secs = 1");
     // Silent from the start, or stalled mid-head.
-    let mut silent = TcpStream::connect(addr(&daemon)).await.unwrap();
-    let mut stalled = TcpStream::connect(addr(&daemon)).await.unwrap();
+    let mut silent = TcpStream::connect(daemon.addr()).await.unwrap();
+    let mut stalled = TcpStream::connect(daemon.addr()).await.unwrap();
     stalled
         .write_all(b"GET /healthz HTTP/1.1\r\nHo")
         .await
         .unwrap();
     // Idle after a request on a kept-alive connection.
-    let mut idle = TcpStream::connect(addr(&daemon)).await.unwrap();
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    let mut idle = TcpStream::connect(daemon.addr()).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
-    assert!(read_answer(&mut idle).await.starts_with("HTTP/1.1 200 OK"));
+    assert!(read_head(&mut idle).await.starts_with("HTTP/1.1 200 OK"));
     for (name, socket) in [
         ("silent", &mut silent),
         ("stalled", &mut stalled),
@@ -245,14 +217,14 @@ async fn a_slowloris_of_1500_idle_sockets_does_not_keep_healthz_waiting() {
 
     let mut sockets = Vec::with_capacity(SOCKETS);
     for i in 0..SOCKETS {
-        let mut socket = tokio::time::timeout(WAIT, TcpStream::connect(addr(&daemon)))
+        let mut socket = tokio::time::timeout(WAIT, TcpStream::connect(daemon.addr()))
             .await
             .unwrap_or_else(|_| panic!("the daemon stopped accepting at socket {i}"))
             .unwrap();
         // Half send the start of a head and stop; half send nothing.
         if i % 2 == 0 {
             socket
-                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow:")
+                .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow:")
                 .await
                 .unwrap();
         }

@@ -62,20 +62,26 @@ impl Chromedriver {
     }
 
     async fn browser(&self, profile: &std::path::Path) -> Client {
-        let options = json!({
-            "args": [
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.display()),
-            ]
-        });
+        self.browser_with(profile, &[]).await
+    }
+
+    /// As [`Chromedriver::browser`], with more command-line switches.
+    async fn browser_with(&self, profile: &std::path::Path, switches: &[&str]) -> Client {
+        let mut args = vec![
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--window-size=1280,900",
+        ];
+        args.extend_from_slice(switches);
+        let profile = format!("--user-data-dir={}", profile.display());
+        args.push(&profile);
+        let options = json!({ "args": args });
         let capabilities = serde_json::Map::from_iter([("goog:chromeOptions".to_owned(), options)]);
         ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
@@ -267,5 +273,66 @@ async fn the_page_works_with_a_token() {
         s["numbers"]["slider"] == "200"
     })
     .await;
+    browser.close().await.unwrap();
+}
+
+/// The page works at `http://localhost:PORT/` as at `127.0.0.1`; under a
+/// name made to resolve to 127.0.0.1 (DNS rebinding, simulated with
+/// Chromium's resolver rules) it gets nothing, and neither does a
+/// WebSocket opened from that page.
+#[tokio::test]
+async fn the_page_works_at_localhost_and_not_under_a_rebound_name() {
+    let daemon = Daemon::start_fed(&["--max-rate-hz", "0"]);
+    daemon.feed("s:100,l:600\n");
+    daemon.wait_slider(100).await;
+    let port = daemon.base.rsplit(':').next().unwrap().to_owned();
+
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver
+        .browser_with(
+            profile.path(),
+            &["--host-resolver-rules=MAP evil.example 127.0.0.1"],
+        )
+        .await;
+    browser
+        .goto(&format!("http://localhost:{port}/"))
+        .await
+        .unwrap();
+    assert_eq!(browser.title().await.unwrap(), "Esplora · live");
+    wait_page(&browser, "live values at localhost", |s| {
+        s["numbers"]["slider"] == "100" && s["connection"] == "live"
+    })
+    .await;
+
+    browser
+        .goto(&format!("http://evil.example:{port}/"))
+        .await
+        .unwrap();
+    let refused = browser.source().await.unwrap();
+    assert!(
+        refused.contains("does not answer for that Host"),
+        "{refused}"
+    );
+    // The rebound page's own script: every read is refused.
+    let reads = browser
+        .execute_async(
+            r#"
+            const done = arguments[arguments.length - 1];
+            (async () => {
+              const latest = await fetch('/api/latest').then(r => r.status, () => 'failed');
+              const ws = await new Promise(resolve => {
+                const socket = new WebSocket(`ws://${location.host}/ws`);
+                socket.onopen = () => resolve('open');
+                socket.onerror = () => resolve('refused');
+              });
+              done({latest, ws});
+            })();
+            "#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reads, json!({"latest": 421, "ws": "refused"}));
     browser.close().await.unwrap();
 }

@@ -163,7 +163,7 @@ fn sigterm_closes_a_connected_client_and_exits_0() {
     let mut client = TcpStream::connect(&addr).unwrap();
     client.set_read_timeout(Some(WAIT)).unwrap();
     client
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: bridge\r\n\r\n")
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let mut status_line = String::new();

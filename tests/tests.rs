@@ -9,6 +9,7 @@ mod access;
 mod commands;
 mod config;
 mod demo;
+mod hardening;
 mod hostile_board;
 mod limits;
 mod packaging;

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::command::Commands;
-use crate::http::{self, Access, AppState, Limits};
+use crate::http::{self, Access, AppState, Hosts, Limits};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -62,7 +62,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         (None, Some(path)) => Some(read_token(path)?),
         (None, None) => None,
     };
-    let access = Access::new(token.as_ref(), config.http.allowed_origins.clone());
+    let access = Access::new(
+        token.as_ref(),
+        config.http.allowed_origins.clone(),
+        Hosts::new(config.http.listen, &config.http.allowed_hosts),
+    );
     if !access.guarded() && !config.http.listen.ip().is_loopback() {
         warn!(
             "listening on {} without a token: anyone who can reach this address can read the \

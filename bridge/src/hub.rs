@@ -7,6 +7,22 @@
 //! `Lagged` rather than slowing the sender, and is resynced with a fresh
 //! snapshot. One mutex guards seq, state and history together so that a
 //! subscriber's snapshot and its receiver always agree on where it starts.
+//!
+//! # Seq across restarts
+//!
+//! `seq` rises by one for every event, and a client resumes after the last
+//! one it got. A position from an earlier run of the daemon must not be
+//! taken as one of this run (it would get this run's deltas on top of
+//! stale values), so the first seq of a run is the time the run started,
+//! in microseconds since the Unix epoch (about 1.8e15 today, well inside
+//! the 2^53 that a JavaScript number holds exactly). An earlier run's
+//! positions are then all below this run's first seq, and a position below
+//! the history, like one above the latest seq (never published), is
+//! answered with a snapshot. That holds as long as a run publishes fewer
+//! than one event per microsecond on average (it publishes at most a few
+//! thousand a second), and the wall clock does not step back between two
+//! runs by more than the earlier run lasted. Clients see a plain integer
+//! and need nothing new.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -107,7 +123,8 @@ struct Latest<'a> {
 }
 
 struct State {
-    /// The seq of the last event published; 0 before the first.
+    /// The seq of the last event published; before the first, the one
+    /// before it (see "Seq across restarts").
     seq: u64,
     /// When the last event was published, in ms since the Unix epoch.
     ts_ms: u64,
@@ -163,12 +180,13 @@ pub struct Follow {
 }
 
 impl Hub {
-    /// A hub that keeps the last `history_len` events for resume.
+    /// A hub that keeps the last `history_len` events for resume, and whose
+    /// first event's seq is now, in microseconds since the Unix epoch.
     pub fn new(history_len: usize, metrics: Arc<Metrics>) -> Self {
         let (tx, _) = broadcast::channel(CLIENT_QUEUE);
         Hub {
             state: Mutex::new(State {
-                seq: 0,
+                seq: first_seq() - 1,
                 ts_ms: 0,
                 board: Board::Disconnected,
                 values: Values::new(),
@@ -283,6 +301,14 @@ fn to_json<T: Serialize>(value: &T) -> Bytes {
     Bytes::from(serde_json::to_vec(value).unwrap_or_default())
 }
 
+/// The first seq of a run: its start in microseconds since the Unix epoch
+/// (1 if the clock says it is before then).
+fn first_seq() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| {
+        u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+    })
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -297,16 +323,39 @@ mod tests {
         serde_json::from_slice(bytes).unwrap()
     }
 
+    /// A hub keeping `history_len` events, and the seq before its first.
+    fn hub(history_len: usize) -> (Hub, u64) {
+        let hub = Hub::new(history_len, Arc::new(Metrics::new()));
+        let before = json(&hub.latest_json())["seq"].as_u64().unwrap();
+        (hub, before)
+    }
+
+    #[test]
+    fn a_run_starts_its_seqs_at_its_start_time_in_microseconds() {
+        let earlier = first_seq();
+        let (hub, before) = hub(4);
+        let first = before + 1;
+        assert!(first >= earlier && first <= first_seq(), "{first}");
+        // Exact in a JavaScript number for centuries yet.
+        assert!(first < 1 << 53);
+        hub.publish_delta(&Values::of(&[("a", 1)]));
+        // A client of an earlier run is below the history: a snapshot.
+        for earlier_position in [1, 11, before - 1] {
+            assert!(hub.events_since(earlier_position).is_none());
+        }
+        assert_eq!(hub.events_since(before).unwrap().len(), 1);
+    }
+
     #[test]
     fn events_carry_consecutive_seqs_across_types() {
-        let hub = Hub::new(16, Arc::new(Metrics::new()));
+        let (hub, before) = hub(16);
         hub.set_board(Board::Connected);
         hub.publish_delta(&Values::of(&[("slider", 1)]));
         hub.publish_delta(&Values::new());
         hub.publish_snapshot();
         hub.set_board(Board::Connected);
-        let events = hub.events_since(0).unwrap();
-        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        let events = hub.events_since(before).unwrap();
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq - before).collect();
         assert_eq!(seqs, [1, 2, 3]);
         let snapshot = json(&events[2].json);
         assert_eq!(snapshot["type"], "snapshot");
@@ -319,63 +368,67 @@ mod tests {
 
     #[test]
     fn latest_reflects_every_delta() {
-        let hub = Hub::new(16, Arc::new(Metrics::new()));
+        let (hub, before) = hub(16);
         hub.publish_delta(&Values::of(&[("a", 1), ("b", 2)]));
         hub.publish_delta(&Values::of(&[("b", 3)]));
         let latest = json(&hub.latest_json());
-        assert_eq!(latest["seq"], 2);
+        assert_eq!(latest["seq"], before + 2);
         assert_eq!(latest["board"], "disconnected");
         assert_eq!(latest["values"], serde_json::json!({"a": 1, "b": 3}));
     }
 
     #[test]
     fn history_is_bounded_and_resume_knows_when_it_is_too_late() {
-        let hub = Hub::new(4, Arc::new(Metrics::new()));
+        let (hub, b) = hub(4);
         for i in 0..10 {
             hub.publish_delta(&Values::of(&[("a", i)]));
         }
         assert_eq!(
-            hub.events_since(6)
+            hub.events_since(b + 6)
                 .unwrap()
                 .iter()
-                .map(|e| e.seq)
+                .map(|e| e.seq - b)
                 .collect::<Vec<_>>(),
             [7, 8, 9, 10]
         );
-        assert_eq!(hub.events_since(10).unwrap().len(), 0);
-        assert!(hub.events_since(5).is_none(), "seq 6 has left the ring");
-        assert!(hub.events_since(11).is_none(), "seq 11 was never published");
+        assert_eq!(hub.events_since(b + 10).unwrap().len(), 0);
+        assert!(hub.events_since(b + 5).is_none(), "seq 6 has left the ring");
+        assert!(
+            hub.events_since(b + 11).is_none(),
+            "seq 11 was never published"
+        );
+        assert!(hub.events_since(u64::MAX).is_none());
     }
 
     #[tokio::test]
     async fn a_follower_resumes_while_it_can_and_else_starts_afresh() {
-        let hub = Hub::new(4, Arc::new(Metrics::new()));
+        let (hub, b) = hub(4);
         for i in 0..6 {
             hub.publish_delta(&Values::of(&[("a", i)]));
         }
-        let seqs = |follow: &Follow| follow.first.iter().map(|e| e.seq).collect::<Vec<_>>();
-        let mut resumed = hub.follow(Some(4));
+        let seqs = |follow: &Follow| follow.first.iter().map(|e| e.seq - b).collect::<Vec<_>>();
+        let mut resumed = hub.follow(Some(b + 4));
         assert_eq!(seqs(&resumed), [5, 6]);
-        assert_eq!(seqs(&hub.follow(Some(6))), [] as [u64; 0]);
-        for since in [None, Some(1), Some(7)] {
+        assert_eq!(seqs(&hub.follow(Some(b + 6))), [] as [u64; 0]);
+        for since in [None, Some(1), Some(b + 1), Some(b + 7)] {
             let fresh = hub.follow(since);
             assert_eq!(seqs(&fresh), [6], "since {since:?}");
             assert_eq!(fresh.first[0].kind, EventKind::Snapshot);
             assert_eq!(json(&fresh.first[0].json)["values"]["a"], 5);
         }
         hub.publish_delta(&Values::of(&[("a", 9)]));
-        assert_eq!(resumed.events.recv().await.unwrap().seq, 7);
+        assert_eq!(resumed.events.recv().await.unwrap().seq, b + 7);
     }
 
     #[tokio::test]
     async fn a_subscriber_starts_from_its_snapshot() {
-        let hub = Hub::new(4, Arc::new(Metrics::new()));
+        let (hub, b) = hub(4);
         hub.publish_delta(&Values::of(&[("a", 1)]));
         let mut sub = hub.subscribe();
         hub.publish_delta(&Values::of(&[("a", 2)]));
-        assert_eq!(sub.snapshot.seq, 1);
+        assert_eq!(sub.snapshot.seq, b + 1);
         assert_eq!(json(&sub.snapshot.json)["values"]["a"], 1);
         let next = sub.events.recv().await.unwrap();
-        assert_eq!(next.seq, 2);
+        assert_eq!(next.seq, b + 2);
     }
 }

@@ -317,8 +317,8 @@ impl Metrics {
         OpenConnection(self.connections.clone())
     }
 
-    /// A connection or request refused: `max_connections`,
-    /// `unauthorized`, `origin`, `body_too_large`.
+    /// A connection or request refused: `max_connections`, `bad_host`,
+    /// `host`, `unauthorized`, `origin`, `body_too_large`, `body_timeout`.
     pub fn refused(&self, reason: &'static str) {
         self.refused.get_or_create(&ReasonLabel { reason }).inc();
     }

@@ -201,6 +201,10 @@ pub(crate) fn header_timeout<'de, D: Deserializer<'de>>(deserializer: D) -> Resu
     integer(deserializer, 1..=3600)
 }
 
+pub(crate) fn body_timeout<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    integer(deserializer, 1..=3600)
+}
+
 fn size<'de, D: Deserializer<'de>>(
     deserializer: D,
     range: RangeInclusive<u64>,
@@ -267,6 +271,47 @@ pub(crate) fn origins<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<
 
     let origins = Vec::<Origin>::deserialize(deserializer)?;
     Ok(origins.into_iter().map(|Origin(text)| text).collect())
+}
+
+pub(crate) fn hosts<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    /// One host, checked where it stands so that an error points at it.
+    struct Host(String);
+
+    impl<'de> Deserialize<'de> for Host {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            parse_str(deserializer, "a host name or IP address string", |text| {
+                if valid_host(text) {
+                    Ok(Host(text.to_owned()))
+                } else {
+                    Err(format!(
+                        "invalid host {text:?}: expected a host name in lower case or an IP address, with no scheme or port, such as \"bridge.lan\", \"192.168.1.20\" or \"fd00::20\""
+                    ))
+                }
+            })
+        }
+    }
+
+    let hosts = Vec::<Host>::deserialize(deserializer)?;
+    Ok(hosts.into_iter().map(|Host(text)| text).collect())
+}
+
+/// An IP address (IPv6 bare or in brackets), or a DNS name: dot-separated
+/// labels of 1 to 63 of `a-z 0-9 -`, at most 253 bytes in all.
+fn valid_host(text: &str) -> bool {
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .unwrap_or(text);
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    (1..=253).contains(&text.len())
+        && text.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
 }
 
 pub(crate) fn rate_limit<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {

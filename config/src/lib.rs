@@ -39,8 +39,10 @@
 //! max_body_bytes = 4096      # request body; larger is 413
 //! max_ws_frame_bytes = 65536 # a client's WebSocket frame; larger closes with 1009
 //! header_timeout_secs = 10   # to send a request head; also the keep-alive idle time
+//! body_timeout_secs = 10     # to send a whole request body; else 408 and closed
 //! token_file = "/etc/esplora-bridge/token"   # or token = "...": bearer auth on all but /healthz
 //! allowed_origins = ["https://example.com"]  # other origins allowed WebSocket and CORS
+//! allowed_hosts = ["bridge.lan"]  # Host names answered without a token, besides loopback
 //!
 //! [transform]
 //! max_rate_hz = 50           # local publish rate limit, >= 0; 0 = no limit

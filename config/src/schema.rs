@@ -111,6 +111,12 @@ pub struct HttpConfig {
     /// 1 to 3600; default 10.
     #[serde(deserialize_with = "fields::header_timeout")]
     pub header_timeout_secs: u64,
+    /// `body_timeout_secs`: how long a request body may take to arrive in
+    /// full once its head has been read; a body still incomplete then is
+    /// answered `408` and its connection closed, so a client that stops
+    /// sending mid-body cannot hold a connection. 1 to 3600; default 10.
+    #[serde(deserialize_with = "fields::body_timeout")]
+    pub body_timeout_secs: u64,
     /// `token`: when set (or `token_file`), every route but `/healthz`
     /// needs it: `Authorization: Bearer TOKEN`, or `?token=TOKEN` where a
     /// client cannot set headers (EventSource, the page). 16 to 256 of
@@ -126,6 +132,15 @@ pub struct HttpConfig {
     /// `Origin` (not a browser) is not affected.
     #[serde(deserialize_with = "fields::origins")]
     pub allowed_origins: Vec<String>,
+    /// `allowed_hosts`: host names or IP addresses (no port) besides the
+    /// loopback ones (`localhost`, `*.localhost`, `127.0.0.0/8`, `::1`) and
+    /// the address a connection arrived at, that a request's `Host` may
+    /// name. Without a token, any other `Host` is answered `421`, so that a
+    /// page whose name was made to resolve to this server (DNS rebinding)
+    /// reads nothing. Pages served under these names may also open the
+    /// WebSocket. Default empty.
+    #[serde(deserialize_with = "fields::hosts")]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -139,9 +154,11 @@ impl Default for HttpConfig {
             max_body_bytes: 4096,
             max_ws_frame_bytes: 64 * 1024,
             header_timeout_secs: 10,
+            body_timeout_secs: 10,
             token: None,
             token_file: None,
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -157,9 +174,11 @@ impl fmt::Debug for HttpConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_ws_frame_bytes", &self.max_ws_frame_bytes)
             .field("header_timeout_secs", &self.header_timeout_secs)
+            .field("body_timeout_secs", &self.body_timeout_secs)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("token_file", &self.token_file)
             .field("allowed_origins", &self.allowed_origins)
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish()
     }
 }

@@ -62,6 +62,8 @@ fn empty_file_gives_the_defaults() {
     assert_eq!(config.http.max_body_bytes, 4096);
     assert_eq!(config.http.max_ws_frame_bytes, 65536);
     assert_eq!(config.http.header_timeout_secs, 10);
+    assert_eq!(config.http.body_timeout_secs, 10);
+    assert!(config.http.allowed_hosts.is_empty());
     assert_eq!(config.http.token, None);
     assert!(config.http.allowed_origins.is_empty());
     assert_eq!(config.transform.max_rate_hz, 50.0);
@@ -99,11 +101,17 @@ fn full_example_parses_to_its_values() {
             max_body_bytes: 1024,
             max_ws_frame_bytes: 2048,
             header_timeout_secs: 3,
+            body_timeout_secs: 4,
             token: Some("0123456789abcdef-token".to_owned()),
             token_file: None,
             allowed_origins: vec![
                 "https://example.com".to_owned(),
                 "http://localhost:3000".to_owned(),
+            ],
+            allowed_hosts: vec![
+                "bridge.lan".to_owned(),
+                "192.168.1.20".to_owned(),
+                "[fd00::20]".to_owned(),
             ],
         },
         transform: TransformConfig {
@@ -457,6 +465,11 @@ fn http_limits_are_range_checked_where_they_stand() {
             "http.header_timeout_secs",
             "expected an integer from 1 to 3600",
         ),
+        (
+            "[http]\nbody_timeout_secs = 3601\n",
+            "http.body_timeout_secs",
+            "expected an integer from 1 to 3600",
+        ),
     ] {
         let (line, column, named_key, message) = error(text);
         assert_eq!(
@@ -498,5 +511,32 @@ fn origins_are_scheme_host_and_port() {
         // The column points at the bad one, not the first.
         assert_eq!(column, 42, "{bad}");
         assert!(message.starts_with("invalid origin"), "{bad}: {message}");
+    }
+}
+
+#[test]
+fn hosts_are_names_or_addresses_without_a_port() {
+    let config =
+        parse("[http]\nallowed_hosts = [\"bridge.lan\", \"10.0.0.2\", \"::1\", \"[fd00::1]\"]\n")
+            .unwrap();
+    assert_eq!(
+        config.http.allowed_hosts,
+        ["bridge.lan", "10.0.0.2", "::1", "[fd00::1]"]
+    );
+    for bad in [
+        "bridge.lan:8080",
+        "http://bridge.lan",
+        "Bridge.lan",
+        "bridge..lan",
+        "",
+        "*.lan",
+        "[10.0.0.2]:80",
+    ] {
+        let text = format!("[http]\nallowed_hosts = [\"ok.lan\", \"{bad}\"]\n");
+        let (line, column, key, message) = error(&text);
+        assert_eq!((line, key), (2, named("http.allowed_hosts")), "{bad}");
+        // The column points at the bad one, not the first.
+        assert_eq!(column, 28, "{bad}");
+        assert!(message.starts_with("invalid host"), "{bad}: {message}");
     }
 }

@@ -17,6 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 /// How long any single wait in a test may take before it fails.
@@ -251,6 +252,26 @@ impl Daemon {
         }
     }
 
+    /// The address the daemon listens on, `IP:PORT`.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// Writes `request` on a new raw TCP connection and reads until the
+    /// answer's head has come or the server closes it; gives what it read.
+    /// For what an HTTP client library would not send (a missing `Host`,
+    /// a stalled body).
+    pub async fn exchange(&self, request: impl AsRef<[u8]>) -> String {
+        let mut socket = tokio::net::TcpStream::connect(self.addr())
+            .await
+            .expect("the daemon should take a connection");
+        socket
+            .write_all(request.as_ref())
+            .await
+            .expect("the daemon should take the request");
+        read_head(&mut socket).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -409,6 +430,26 @@ pub fn cpu_seconds(pid: u32) -> f64 {
         .map(|field| field.parse::<u64>().expect("utime and stime in /proc stat"))
         .sum();
     ticks as f64 / 100.0
+}
+
+/// Reads from `socket` until an answer's head has come (with whatever came
+/// with it) or the server closes it, failing after [`WAIT`].
+pub async fn read_head(socket: &mut tokio::net::TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut buf = [0; 4096];
+    loop {
+        match tokio::time::timeout(WAIT, socket.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                answer.extend_from_slice(&buf[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            Err(_) => panic!("no answer within {WAIT:?}; got {answer:?}"),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// A client that opens a new connection for every request: a pooled one

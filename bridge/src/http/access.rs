@@ -11,11 +11,16 @@
 //! - Tokens are compared by their SHA-256 digests, in constant time
 //!   (`subtle`): neither the time taken nor the length compared says how
 //!   much of a guess was right. Only the digest is kept.
+//! - Without a token, only requests for a host the server answers for
+//!   (see [`host`](super::host): loopback, its own addresses,
+//!   `[http] allowed_hosts`) are let in: the guard against DNS rebinding.
 //! - A browser sends `Origin` with a WebSocket handshake and a cross-site
-//!   request. A WebSocket is accepted from the server's own origin (the
-//!   `Host` it was reached at) and from `[http] allowed_origins`; a client
-//!   with no `Origin` is not a browser and is not at risk of being used by
-//!   another site's page, so it is let through (the token still applies).
+//!   request. A WebSocket is accepted from `[http] allowed_origins`, and from
+//!   the server's own origin: the `Host` it was reached at, when that is a
+//!   host the server answers for (an `Origin` equal to `Host` alone proves
+//!   nothing: a rebound name gives both). A client with no `Origin` is not a
+//!   browser and is not at risk of being used by another site's page, so it
+//!   is let through (the token still applies).
 //! - CORS headers are sent only to the origins listed, and a preflight
 //!   (`OPTIONS`) is answered only for them.
 
@@ -29,6 +34,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::host::{self, Host, Hosts};
 use super::router::{Body, plain};
 
 const COOKIE_NAME: &str = "esplora_token";
@@ -37,6 +43,7 @@ pub struct Access {
     /// The token's digest; `None`: no token is needed.
     token: Option<[u8; 32]>,
     origins: Vec<String>,
+    hosts: Hosts,
 }
 
 /// How a request proved it may come in.
@@ -48,10 +55,11 @@ pub enum Granted {
 }
 
 impl Access {
-    pub fn new(token: Option<&SecretString>, origins: Vec<String>) -> Access {
+    pub fn new(token: Option<&SecretString>, origins: Vec<String>, hosts: Hosts) -> Access {
         Access {
             token: token.map(|token| digest(token.expose_secret())),
             origins,
+            hosts,
         }
     }
 
@@ -78,8 +86,17 @@ impl Access {
         given.filter(|given| matches(given)).map(Granted::ByQuery)
     }
 
-    /// Whether a WebSocket handshake with these headers may proceed.
-    pub fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+    /// Whether a request for `host` may come in on a connection that
+    /// arrived at `arrived`: always with a token (which then guards), else
+    /// only for a host the server answers for; refuse it with
+    /// [`misdirected`].
+    pub fn host_allowed(&self, host: &Host, arrived: Option<std::net::IpAddr>) -> bool {
+        self.guarded() || self.hosts.answers(host, arrived)
+    }
+
+    /// Whether a WebSocket handshake may proceed, by its `Origin`.
+    pub fn origin_allowed<B>(&self, request: &Request<B>) -> bool {
+        let headers = request.headers();
         let Some(origin) = headers.get(ORIGIN) else {
             return true;
         };
@@ -89,11 +106,17 @@ impl Access {
         if self.listed(origin) {
             return true;
         }
-        let host = origin
+        let authority = origin
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"));
         let own = headers.get(HOST).and_then(|host| host.to_str().ok());
-        matches!((host, own), (Some(host), Some(own)) if host.eq_ignore_ascii_case(own))
+        match (authority, own) {
+            (Some(authority), Some(own)) if authority.eq_ignore_ascii_case(own) => {
+                Host::of(authority)
+                    .is_some_and(|host| self.hosts.answers(&host, host::arrived(request)))
+            }
+            _ => false,
+        }
     }
 
     /// The answer to a CORS preflight from a listed origin; `None` for any
@@ -166,6 +189,14 @@ fn cookie(headers: &HeaderMap) -> Option<&str> {
         .find_map(|pair| pair.trim().strip_prefix(COOKIE_NAME)?.strip_prefix('='))
 }
 
+/// The answer to a request for a host the server does not answer for.
+pub fn misdirected() -> Response<Body> {
+    plain(
+        StatusCode::MISDIRECTED_REQUEST,
+        "this server does not answer for that Host: use localhost or 127.0.0.1, add the name to [http] allowed_hosts, or set a token\n",
+    )
+}
+
 pub fn unauthorized() -> Response<Body> {
     let mut response = plain(
         StatusCode::UNAUTHORIZED,
@@ -188,6 +219,10 @@ mod tests {
         Access::new(
             Some(&SecretString::from(TOKEN)),
             origins.iter().map(|origin| (*origin).to_owned()).collect(),
+            Hosts::new(
+                "127.0.0.1:8080".parse().unwrap(),
+                &["bridge.lan".to_owned()],
+            ),
         )
     }
 
@@ -230,8 +265,7 @@ mod tests {
     #[test]
     fn websockets_come_from_the_own_origin_a_listed_one_or_no_browser() {
         let access = access(&["https://app.example"]);
-        let allowed =
-            |headers: &[(&str, &str)]| access.origin_allowed(request("/ws", headers).headers());
+        let allowed = |headers: &[(&str, &str)]| access.origin_allowed(&request("/ws", headers));
         assert!(allowed(&[]));
         assert!(allowed(&[
             ("host", "127.0.0.1:8080"),
@@ -250,5 +284,28 @@ mod tests {
             ("origin", "http://127.0.0.1:8081")
         ]));
         assert!(!allowed(&[("origin", "null")]));
+        assert!(allowed(&[
+            ("host", "bridge.lan:8080"),
+            ("origin", "http://bridge.lan:8080")
+        ]));
+        // Origin and Host agree under DNS rebinding too.
+        assert!(!allowed(&[
+            ("host", "evil.example:8080"),
+            ("origin", "http://evil.example:8080")
+        ]));
+    }
+
+    #[test]
+    fn without_a_token_only_answered_hosts_come_in() {
+        let open = Access::new(
+            None,
+            Vec::new(),
+            Hosts::new("127.0.0.1:8080".parse().unwrap(), &[]),
+        );
+        let evil = Host::Name("evil.example".to_owned());
+        assert!(open.host_allowed(&Host::Name("localhost".to_owned()), None));
+        assert!(!open.host_allowed(&evil, None));
+        // With a token, the token guards.
+        assert!(access(&[]).host_allowed(&evil, None));
     }
 }

@@ -15,13 +15,22 @@
 //!   ones alike. TCP keep-alive probes close half-open connections (a peer
 //!   that vanished) that are streaming.
 //! - a request body: `Content-Length` over `max_body_bytes` is a `413`
-//!   before it is read; a chunked body is cut off at the same size.
+//!   before it is read; a chunked body is cut off at the same size. A body
+//!   is read only through [`Limits::read_body`], which also gives it
+//!   `body_timeout_secs` to arrive in full: a client that declares 100
+//!   bytes and sends 10 is answered `408` and closed then, instead of
+//!   holding its connection (and a place under `max_connections`) for
+//!   ever. A handler that does not read the body does not wait for it:
+//!   hyper closes the connection after the answer instead of draining it.
 //! - a WebSocket frame: tungstenite refuses a larger one (close 1009).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use esplora_config::HttpConfig;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
 use socket2::{SockRef, TcpKeepalive};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -46,6 +55,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub max_ws_frame_bytes: usize,
     pub header_timeout: Duration,
+    /// How long a request body may take to arrive, `body_timeout_secs`.
+    pub body_timeout: Duration,
     /// The TCP keep-alive interval, `keepalive_secs`.
     pub tcp_keepalive: Duration,
 }
@@ -57,7 +68,26 @@ impl Limits {
             max_body_bytes: config.max_body_bytes,
             max_ws_frame_bytes: config.max_ws_frame_bytes,
             header_timeout: Duration::from_secs(config.header_timeout_secs),
+            body_timeout: Duration::from_secs(config.body_timeout_secs),
             tcp_keepalive: Duration::from_secs(config.keepalive_secs),
+        }
+    }
+
+    /// The whole of a request body, at most `max_body_bytes` of it, within
+    /// `body_timeout`; a refusal is counted in `metrics`.
+    pub async fn read_body(&self, body: Incoming, metrics: &Metrics) -> Result<Bytes, BodyError> {
+        let read = Limited::new(body, self.max_body_bytes).collect();
+        match timeout(self.body_timeout, read).await {
+            Ok(Ok(body)) => Ok(body.to_bytes()),
+            Ok(Err(error)) if error.is::<LengthLimitError>() => {
+                metrics.refused("body_too_large");
+                Err(BodyError::TooLarge(self.max_body_bytes))
+            }
+            Ok(Err(_)) => Err(BodyError::Broken),
+            Err(_) => {
+                metrics.refused("body_timeout");
+                Err(BodyError::TimedOut(self.body_timeout))
+            }
         }
     }
 
@@ -74,6 +104,21 @@ impl Limits {
         // one back until the client acknowledged the one before.
         let _ = stream.set_nodelay(true);
     }
+}
+
+/// Why [`Limits::read_body`] gave no body.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// Over `max_body_bytes` (this many): a `413`.
+    #[error("the request body is over {0} bytes")]
+    TooLarge(usize),
+    /// Not all there within `body_timeout_secs`: a `408`, and the
+    /// connection closed.
+    #[error("the request body did not arrive within {0:?}")]
+    TimedOut(Duration),
+    /// The connection failed or the framing was wrong: a `400`.
+    #[error("the request body could not be read")]
+    Broken,
 }
 
 /// The connections admitted, and those being refused.

@@ -6,7 +6,15 @@
 //! takes the connection over with an HTTP upgrade) and [`poll`]; both
 //! streams get their events through a [`feed`]. [`page`] serves the live
 //! page, built into the binary. [`limits`] bounds what a client may cost;
-//! [`access`] decides who may come in.
+//! [`host`] checks the `Host` a request names, and [`access`] decides who
+//! may come in.
+//!
+//! When `accept` fails (mostly EMFILE: the open-file limit is reached),
+//! the listener waits before trying again, 10 ms at first and twice as
+//! long each time after, up to a second: the connection that could not be
+//! taken stays in the kernel's backlog, so trying at once would fail again
+//! and spin. Connections already open are served meanwhile, and the
+//! waiting ones are taken as soon as descriptors are free again.
 //!
 //! On shutdown the server stops accepting, and every connection finishes
 //! the response in flight, then closes (an idle keep-alive connection closes
@@ -16,6 +24,7 @@
 
 mod access;
 mod feed;
+mod host;
 mod limits;
 mod page;
 mod poll;
@@ -31,9 +40,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tracing::debug;
+use tracing::{debug, info, warn};
 
 pub use access::Access;
+pub use host::Hosts;
 pub use limits::Limits;
 
 use crate::command::Commands;
@@ -41,6 +51,9 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::sink::relay::sign::Credentials;
+
+/// The first wait after a failed `accept`, and the longest.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
 
 /// What every handler may read.
 pub struct AppState {
@@ -66,6 +79,8 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, max_connections:
         .timer(TokioTimer::new())
         .header_read_timeout(state.limits.header_timeout)
         .max_buf_size(state.limits.max_header_bytes);
+    // The wait after the last failed accept; `None` while accepting works.
+    let mut backoff: Option<Duration> = None;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -74,17 +89,37 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, max_connections:
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
-                // Typically EMFILE: back off briefly instead of spinning.
-                debug!("accept failed: {error}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
+                let wait = match backoff {
+                    None => {
+                        warn!(
+                            "cannot accept connections: {error}; retrying with backoff (is the open-file limit, LimitNOFILE, too low?)"
+                        );
+                        ACCEPT_BACKOFF.0
+                    }
+                    Some(wait) => {
+                        debug!("accept failed again: {error}");
+                        (wait * 2).min(ACCEPT_BACKOFF.1)
+                    }
+                };
+                backoff = Some(wait);
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => continue,
+                    () = state.shutdown.cancelled() => return,
+                }
             }
         };
+        if backoff.take().is_some() {
+            info!("accepting connections again");
+        }
         let Some((stream, slot)) = admission.admit(stream) else {
             debug!(%peer, "refused a connection: max_connections reached");
             continue;
         };
         state.limits.tune(&stream);
+        let arrived = stream
+            .local_addr()
+            .ok()
+            .map(|local| host::Arrived(local.ip()));
         let shutdown = state.shutdown.clone();
         let handlers = Arc::clone(&state);
         let builder = builder.clone();
@@ -93,6 +128,9 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, max_connections:
                 // A WebSocket takes its own clone, so the connection stays
                 // counted after the upgrade.
                 request.extensions_mut().insert(slot.clone());
+                if let Some(arrived) = arrived {
+                    request.extensions_mut().insert(arrived);
+                }
                 router::route(request, Arc::clone(&handlers))
             });
             let connection = builder

@@ -14,13 +14,14 @@
 //! address (loopback by default) and its token are the gate.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
 use super::AppState;
+use super::limits::BodyError;
 
 /// Pusher's longest channel name.
 const MAX_CHANNEL: usize = 164;
@@ -33,22 +34,26 @@ pub async fn answer(request: Request<Incoming>, state: &AppState) -> Response<Fu
         );
     };
     // A chunked body has no length to check beforehand (the router checks
-    // `Content-Length`): it is cut off here.
-    let limit = state.limits.max_body_bytes;
-    let body = match Limited::new(request.into_body(), limit).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(error) if error.is::<LengthLimitError>() => {
-            state.metrics.refused("body_too_large");
-            return reply(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &json!({"error": format!("the form is over {limit} bytes")}),
-            );
-        }
-        Err(_) => {
-            return reply(
-                StatusCode::BAD_REQUEST,
-                &json!({"error": "the request body could not be read"}),
-            );
+    // `Content-Length`): it is cut off there.
+    let body = match state
+        .limits
+        .read_body(request.into_body(), &state.metrics)
+        .await
+    {
+        Ok(body) => body,
+        Err(error) => {
+            let status = match error {
+                BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                BodyError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
+                BodyError::Broken => StatusCode::BAD_REQUEST,
+            };
+            let mut response = reply(status, &json!({"error": error.to_string()}));
+            // The rest of the body may still come: the connection cannot
+            // carry another request.
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            return response;
         }
     };
     match parse(&body) {

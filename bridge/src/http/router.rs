@@ -1,7 +1,9 @@
 //! Routes: which handler answers which path, and the plain answers
 //! (400, 404, 405) shared by all of them. Before a request reaches its
-//! handler it passes [`Access`](super::Access) (every route but `/healthz`)
-//! and the body size limit.
+//! handler it passes the [`host`] checks (one valid `Host`, every route;
+//! one the server answers for unless a token is set),
+//! [`Access`](super::Access) (every route but `/healthz`) and the body size
+//! limit.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use hyper::body::Incoming;
 use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use super::{AppState, access, page, poll, pusher_auth, sse, ws};
+use super::{AppState, access, host, page, poll, pusher_auth, sse, ws};
 
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
@@ -21,6 +23,17 @@ pub async fn route(
     request: Request<Incoming>,
     state: Arc<AppState>,
 ) -> Result<Response<Body>, Infallible> {
+    let host = match host::requested(&request) {
+        Ok(host) => host,
+        Err(why) => {
+            state.metrics.refused("bad_host");
+            return Ok(plain(StatusCode::BAD_REQUEST, why));
+        }
+    };
+    if !state.access.host_allowed(&host, host::arrived(&request)) {
+        state.metrics.refused("host");
+        return Ok(access::misdirected());
+    }
     // Load balancers and systemd check health without credentials.
     if request.uri().path() == "/healthz" {
         return Ok(handle(request, state).await);

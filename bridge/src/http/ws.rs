@@ -71,14 +71,14 @@ pub fn upgrade(mut request: Request<Incoming>, state: Arc<AppState>) -> Response
         Ok(since) => since,
         Err(bad) => return bad_request(bad),
     };
-    let headers = request.headers();
-    if !state.access.origin_allowed(headers) {
+    if !state.access.origin_allowed(&request) {
         state.metrics.refused("origin");
         return plain(
             StatusCode::FORBIDDEN,
             "WebSocket connections from this page's origin are not allowed: see [http] allowed_origins\n",
         );
     }
+    let headers = request.headers();
     if !has_token(headers, &UPGRADE, "websocket") || !has_token(headers, &CONNECTION, "upgrade") {
         return upgrade_required("this is a WebSocket endpoint: connect with a WebSocket client\n");
     }
