@@ -134,6 +134,9 @@ mod tests {
         let fitted = fit(odd, 150);
         assert_eq!(fitted.refused, 1);
         assert_eq!(fitted.events.len(), 1);
-        assert_eq!(fitted.events[0].values.get("ok"), Some(1));
+        assert_eq!(
+            fitted.events[0].values.get("ok"),
+            Some(esplora_parser::Number::Int(1))
+        );
     }
 }
