@@ -151,7 +151,7 @@ impl Grammar {
         let mut rest = separators(body);
         while !rest.is_empty() {
             let offset = body.len() - rest.len();
-            let (after, (label, value)) = run(text, rest, field)?;
+            let (at_value, label) = run(text, rest, label)?;
             count += 1;
             if count > MAX_FIELDS {
                 return Err(LineError::TooManyFields { offset });
@@ -159,8 +159,9 @@ impl Grammar {
             if *labelled.get_or_insert(label.is_some()) != label.is_some() {
                 return Err(LineError::MixedFields { offset });
             }
-            let value_offset = body.len() - rest.len() + label.map_or(0, |label| label.len() + 1);
-            let number = number(value).map_err(|fault| fault.at(value_offset, value.len()))?;
+            let value_offset = body.len() - at_value.len();
+            let (after, number) = value(at_value);
+            let number = number.map_err(|fault| fault.at(value_offset))?;
             let name = match label {
                 None => value_name(count),
                 Some(label) => {
@@ -296,22 +297,17 @@ fn separators(input: &[u8]) -> &[u8] {
         .map_or(input, |(rest, _)| rest)
 }
 
-/// `field = label ":" value / value`: the label (if any) and the value's
-/// bytes, up to the next separator. The value is read by [`number`], so
-/// that its faults are told apart from the field's syntax.
-fn field(input: &[u8]) -> Parsed<'_, (Option<&[u8]>, &[u8])> {
+/// `label ":"`, if the field has one: the label, and the input at the
+/// value. A bare number is left for [`value`] to read.
+fn label(input: &[u8]) -> Parsed<'_, Option<&[u8]>> {
     let (rest, token) = take_till(|byte| is_separator(byte) || byte == b':').parse(input)?;
-    let (rest, colon) = opt(char(':')).parse(rest)?;
-    match colon {
-        None => Ok((rest, (None, token))),
-        Some(_) if token.is_empty() => Err(nom::Err::Failure(GrammarError {
+    match opt(char(':')).parse(rest)? {
+        (_, None) => Ok((input, None)),
+        (_, Some(_)) if token.is_empty() => Err(nom::Err::Failure(GrammarError {
             at: input,
             expected: "a label before `:`",
         })),
-        Some(_) => {
-            let (rest, value) = take_till(is_separator).parse(rest)?;
-            Ok((rest, (Some(token), value)))
-        }
+        (rest, Some(_)) => Ok((rest, Some(token))),
     }
 }
 
@@ -321,28 +317,51 @@ enum Value {
     NotANumber(NotANumber),
 }
 
-/// What is wrong with a value; its place is added by [`NumberFault::at`].
+/// What is wrong with a value, and its length; its place is added by
+/// [`NumberFault::at`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum NumberFault {
-    NotANumber,
-    OutOfRange,
+    NotANumber { len: usize },
+    OutOfRange { len: usize },
 }
 
 impl NumberFault {
-    fn at(self, offset: usize, len: usize) -> LineError {
+    fn at(self, offset: usize) -> LineError {
         match self {
-            NumberFault::NotANumber => LineError::BadNumber { offset, len },
-            NumberFault::OutOfRange => LineError::OutOfRange { offset, len },
+            NumberFault::NotANumber { len } => LineError::BadNumber { offset, len },
+            NumberFault::OutOfRange { len } => LineError::OutOfRange { offset, len },
         }
     }
 }
 
-/// Reads a whole value: an integer, a decimal, or `nan`, `inf`, `-inf`,
-/// `ovf`.
-fn number(value: &[u8]) -> Result<Value, NumberFault> {
-    if let Some(integer) = integer(value)? {
-        return Ok(Value::Number(Number::Int(integer)));
+/// Reads a value up to the next separator or the end: the input after it,
+/// and what it is.
+///
+/// An integer is read in one pass over its digits (the Esplora's every
+/// field); anything else is cut out first, then judged whole by [`number`].
+fn value(input: &[u8]) -> (&[u8], Result<Value, NumberFault>) {
+    let integer = (opt(char::<_, GrammarError<'_>>('-')), digit1).parse(input);
+    if let Ok((rest, (minus, digits))) = integer {
+        if rest.first().is_none_or(|&byte| is_separator(byte)) {
+            let len = input.len() - rest.len();
+            let integer =
+                accumulate(minus.is_some(), digits).ok_or(NumberFault::OutOfRange { len });
+            return (
+                rest,
+                integer.map(|integer| Value::Number(Number::Int(integer))),
+            );
+        }
     }
+    let (rest, token) = take_till::<_, _, GrammarError<'_>>(is_separator)
+        .parse(input)
+        .unwrap_or((&[], input));
+    (rest, number(token))
+}
+
+/// Reads a whole value that is not a plain integer: a decimal, or `nan`,
+/// `inf`, `-inf`, `ovf`.
+fn number(value: &[u8]) -> Result<Value, NumberFault> {
+    let len = value.len();
     if let Some(word) = NotANumber::from_bytes(value) {
         return Ok(Value::NotANumber(word));
     }
@@ -352,42 +371,30 @@ fn number(value: &[u8]) -> Result<Value, NumberFault> {
             // fast-float2 accepts too; `ok()` guards what cannot happen.
             let float = fast_float2::parse::<f64, _>(text)
                 .ok()
-                .ok_or(NumberFault::NotANumber)?;
+                .ok_or(NumberFault::NotANumber { len })?;
             if float.is_finite() {
                 Ok(Value::Number(Number::Float(float)))
             } else {
-                Err(NumberFault::OutOfRange)
+                Err(NumberFault::OutOfRange { len })
             }
         }
-        _ => Err(NumberFault::NotANumber),
+        _ => Err(NumberFault::NotANumber { len }),
     }
 }
 
-/// `integer = [ "-" ] 1*DIGIT` over the whole value: `Ok(None)` when the
-/// value is not of that shape (it may still be a decimal), an error when it
-/// is but does not fit in an i64.
-fn integer(value: &[u8]) -> Result<Option<i64>, NumberFault> {
-    let Ok((rest, (minus, digits))) = (opt(char::<_, GrammarError<'_>>('-')), digit1).parse(value)
-    else {
-        return Ok(None);
-    };
-    if !rest.is_empty() {
-        return Ok(None);
-    }
+/// The value of `[-]digits`, if it fits in an i64.
+fn accumulate(negative: bool, digits: &[u8]) -> Option<i64> {
     // Accumulating towards the sign lets i64::MIN, one more in magnitude
     // than i64::MAX, through without a special case.
-    digits
-        .iter()
-        .try_fold(0i64, |value, &digit| {
-            let digit = i64::from(digit - b'0');
-            let shifted = value.checked_mul(10)?;
-            match minus {
-                Some(_) => shifted.checked_sub(digit),
-                None => shifted.checked_add(digit),
-            }
-        })
-        .map(Some)
-        .ok_or(NumberFault::OutOfRange)
+    digits.iter().try_fold(0i64, |value, &digit| {
+        let digit = i64::from(digit - b'0');
+        let shifted = value.checked_mul(10)?;
+        if negative {
+            shifted.checked_sub(digit)
+        } else {
+            shifted.checked_add(digit)
+        }
+    })
 }
 
 /// `decimal`, recognized: the text it spans.
