@@ -5,13 +5,12 @@
 //! point, `/metrics` counts every rejected line by reason and every `nan`,
 //! and `/api/fields` describes the configured fields.
 
-mod common;
-
 use std::io::Write;
 
-use common::pty::Board;
-use common::{Daemon, data};
 use serde_json::{Value, json};
+
+use crate::common::pty::Port;
+use crate::common::{Daemon, data, metric_sum};
 
 /// `tests/data/plotter-3-fields.log`: lines in it, and what they give.
 const THREE_FIELDS_LINES: u64 = 1218;
@@ -56,20 +55,20 @@ async fn assert_three_fields_counted(daemon: &Daemon, partial: u64) {
     for (reason, count) in THREE_FIELDS_REJECTED {
         let sample = format!("esplora_lines_rejected_total{{reason=\"{reason}\"}}");
         assert_eq!(
-            common::metric_sum(&metrics, &sample),
+            metric_sum(&metrics, &sample),
             count,
             "{reason}:\n{metrics}"
         );
     }
     let rejected: u64 = THREE_FIELDS_REJECTED.iter().map(|(_, count)| count).sum();
     assert_eq!(
-        common::metric_sum(&metrics, "esplora_lines_rejected_total"),
+        metric_sum(&metrics, "esplora_lines_rejected_total"),
         rejected + partial,
         "{metrics}"
     );
     for (word, count) in [("nan", 4), ("inf", 1), ("-inf", 1), ("ovf", 1)] {
         let sample = format!("esplora_values_skipped_total{{value=\"{word}\"}}");
-        assert_eq!(common::metric_sum(&metrics, &sample), count, "{metrics}");
+        assert_eq!(metric_sum(&metrics, &sample), count, "{metrics}");
     }
 }
 
@@ -125,16 +124,11 @@ async fn bare_values_are_named_value_n() {
 
 #[tokio::test]
 async fn a_plotter_sketch_over_a_pty_ends_in_the_documented_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let link = dir.path().join("arduino");
-    let board = Board::plug_in(&link);
-    let input = format!("serial:{}", link.display());
+    let port = Port::new();
+    let board = port.plug_in();
+    let input = port.input();
     let daemon = Daemon::start(&["--input", &input, "--max-rate-hz", "0"]);
-    daemon
-        .wait_for("the board to connect", || async {
-            (daemon.get_json("/api/latest").await["board"] == "connected").then_some(())
-        })
-        .await;
+    daemon.wait_board("connected").await;
 
     // A lone line end first: the daemon drops what precedes the first one
     // after a connect, and a bare `\r\n` is not counted as a partial line.
