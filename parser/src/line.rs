@@ -141,13 +141,22 @@ impl Grammar {
             skipped: Vec::new(),
             seq: None,
         };
-        let seq_key = self.seq_key.as_deref();
+        let seq_key = self.seq_key.as_deref().map(str::as_bytes);
+        // Comparing the first bytes first spares a `memcmp` call for every
+        // label that is not the sequence key (a runtime string, so the
+        // comparison is not inlined as it is for a constant).
+        let is_seq_key = |label: &str| {
+            seq_key.is_some_and(|key| {
+                key.first() == label.as_bytes().first() && key == label.as_bytes()
+            })
+        };
         let mut labelled = None;
         let mut count = 0;
         // The first bytes of the labels seen so far, one bit each (folded
-        // to 7 bits). Labels seldom share a first byte, so this spares most
-        // lines the quadratic comparison of labels.
-        let mut first_bytes_seen = 0u128;
+        // to 6 bits, so that the shifts stay in one register). Labels seldom
+        // share a first byte, so this spares most lines the quadratic
+        // comparison of labels.
+        let mut first_bytes_seen = 0u64;
         let mut rest = separators(body);
         while !rest.is_empty() {
             let offset = body.len() - rest.len();
@@ -167,11 +176,11 @@ impl Grammar {
                 Some(label) => {
                     let label = &text[offset..offset + label.len()];
                     check_label(label, offset)?;
-                    let first_byte = 1u128 << (label.as_bytes()[0] & 0x7f);
+                    let first_byte = 1u64 << (label.as_bytes()[0] & 0x3f);
                     let seen = first_bytes_seen & first_byte != 0
                         && (reading.fields.iter().any(|&(other, _)| other == label)
                             || reading.skipped.iter().any(|&(other, _)| other == label)
-                            || (Some(label) == seq_key && reading.seq.is_some()));
+                            || (is_seq_key(label) && reading.seq.is_some()));
                     first_bytes_seen |= first_byte;
                     if seen {
                         return Err(LineError::DuplicateKey {
@@ -183,7 +192,7 @@ impl Grammar {
                 }
             };
             match number {
-                Value::Number(value) if label.is_some() && Some(name) == seq_key => {
+                Value::Number(value) if label.is_some() && is_seq_key(name) => {
                     reading.seq = Some(sequence(value, value_offset)?);
                 }
                 Value::Number(value) => reading.fields.push((name, value)),

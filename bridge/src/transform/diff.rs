@@ -36,6 +36,8 @@ struct Field {
     key: Box<str>,
     name: Arc<str>,
     deadband: f64,
+    /// Deadband 0: every change is passed on.
+    exact: bool,
     /// The value last passed on; `None` until the field is first seen.
     passed: Option<Number>,
 }
@@ -96,9 +98,12 @@ impl Diff {
                 }
             };
             let field = &mut self.fields[index];
-            let moved = field
-                .passed
-                .is_none_or(|passed| moved(passed, value, field.deadband));
+            let moved = match (field.passed, value) {
+                // The board's usual case, without converting to f64.
+                (Some(Number::Int(passed)), Number::Int(value)) if field.exact => passed != value,
+                (Some(passed), value) => moved(passed, value, field.deadband),
+                (None, _) => true,
+            };
             if moved {
                 field.passed = Some(value);
                 if self.names_unique {
@@ -118,9 +123,11 @@ impl Diff {
     fn add(&mut self, key: &str) -> usize {
         let name = self.names.name_of(key);
         self.names_unique &= self.fields.iter().all(|field| &*field.name != name);
+        let deadband = self.deadbands.get(name).copied().unwrap_or(0.0);
         self.fields.push(Field {
             key: key.into(),
-            deadband: self.deadbands.get(name).copied().unwrap_or(0.0),
+            deadband,
+            exact: deadband == 0.0,
             name: name.into(),
             passed: None,
         });
