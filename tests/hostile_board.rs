@@ -53,11 +53,11 @@ async fn noise_a_huge_line_a_flood_and_a_cut_leave_the_daemon_well() {
     board.send("\ns:2\n");
     daemon.wait_slider(2).await;
     let noisy = daemon
-        .metric("esplora_lines_rejected_total{reason=\"not_ascii\"}")
+        .metric("esplora_lines_rejected_total{reason=\"not_utf8\"}")
         .await;
     assert!(
         noisy > 1000,
-        "random lines are not ASCII: {noisy} rejected as such"
+        "random lines are not UTF-8: {noisy} rejected as such"
     );
 
     // 16 MB with no newline, then a good line.

@@ -28,7 +28,8 @@ async fn a_file_replay_ends_in_the_documented_state() {
     let metrics = daemon.get_text("/metrics").await;
     for reason in [
         "too_long",
-        "not_ascii",
+        "bad_number",
+        "mixed_fields",
         "syntax",
         "bad_checksum",
         "key_too_long",

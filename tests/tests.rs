@@ -14,6 +14,7 @@ mod hostile_board;
 mod limits;
 mod packaging;
 mod page;
+mod plotter;
 mod poll;
 mod relay;
 mod replay;

@@ -18,12 +18,13 @@ use esplora_bridge::transform::throttle::Throttle;
 use esplora_config::Names;
 use esplora_parser::{LineFramer, parse_line};
 
-fn capture() -> Vec<u8> {
-    let path = format!(
-        "{}/../tests/data/esplora-100hz-60s.log",
-        env!("CARGO_MANIFEST_DIR")
-    );
+fn capture_named(name: &str) -> Vec<u8> {
+    let path = format!("{}/../tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|error| panic!("cannot read {path}: {error}"))
+}
+
+fn capture() -> Vec<u8> {
+    capture_named("esplora-100hz-60s.log")
 }
 
 fn bench_transforms(c: &mut Criterion) {
@@ -79,6 +80,35 @@ fn bench_transforms(c: &mut Criterion) {
     group.finish();
 }
 
+/// A three-field Serial Plotter sketch (decimals, `nan`s, debug prints and
+/// one fault of each kind): parse and diff, as for the Esplora.
+fn bench_plotter(c: &mut Criterion) {
+    let bytes = capture_named("plotter-3-fields.log");
+    let lines: Vec<&[u8]> = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut group = c.benchmark_group("transforms/plotter-lines");
+    group.throughput(Throughput::Elements(lines.len() as u64));
+    group.bench_function("parse+diff", |b| {
+        let mut diff = Diff::new(Names::default(), BTreeMap::new());
+        let mut changes = Values::new();
+        b.iter(|| {
+            let mut changed = 0;
+            for line in &lines {
+                if let Ok(reading) = parse_line(black_box(line)) {
+                    changes.clear();
+                    if diff.apply(&reading.fields, &mut changes).is_ok() {
+                        changed += changes.len();
+                    }
+                }
+            }
+            changed
+        })
+    });
+    group.finish();
+}
+
 fn bench_fanout(c: &mut Criterion) {
     let mut group = c.benchmark_group("fanout/deliveries");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -90,7 +120,7 @@ fn bench_fanout(c: &mut Criterion) {
         let hub = Hub::new(1024, Arc::new(Metrics::new()));
         let mut receivers: Vec<_> = (0..clients).map(|_| hub.subscribe().events).collect();
         let mut delta = Values::new();
-        let mut value = 0;
+        let mut value = 0i64;
         group.throughput(Throughput::Elements(clients as u64));
         group.bench_function(BenchmarkId::from_parameter(clients), |b| {
             b.iter(|| {
@@ -110,5 +140,5 @@ fn bench_fanout(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_transforms, bench_fanout);
+criterion_group!(benches, bench_transforms, bench_plotter, bench_fanout);
 criterion_main!(benches);

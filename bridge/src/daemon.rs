@@ -88,6 +88,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         pusher: relay.as_ref().map(Relay::credentials),
         limits: Limits::new(&config.http),
         access,
+        fields: http::fields_body(&config),
     });
     shutdown.spawn(http::serve(listener, state, config.http.max_connections));
     let relay = relay.map(|relay| relay.spawn(Arc::clone(&hub)));

@@ -18,6 +18,13 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+/// A word a board printed for a value it could not show (`nan`, `inf`,
+/// `-inf`, `ovf`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ValueLabel {
+    value: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TypeLabel {
     r#type: &'static str,
@@ -52,6 +59,7 @@ pub struct Metrics {
     lines_accepted: Counter,
     lines_rejected: Family<ReasonLabel, Counter>,
     lines_lost: Counter,
+    values_skipped: Family<ValueLabel, Counter>,
     events_published: Family<TypeLabel, Counter>,
     board_connected: Gauge,
     board_connects: Counter,
@@ -163,6 +171,7 @@ impl Metrics {
         let lines_accepted = Counter::default();
         let lines_rejected = Family::default();
         let lines_lost = Counter::default();
+        let values_skipped = Family::default();
         let events_published = Family::default();
         let board_connected = Gauge::default();
         let board_connects = Counter::default();
@@ -187,6 +196,11 @@ impl Metrics {
             "lines_lost",
             "Lines the board sent that never arrived, counted from gaps in `n`",
             lines_lost.clone(),
+        );
+        registry.register(
+            "values_skipped",
+            "Fields of accepted lines whose value was nan, inf, -inf or ovf, which keep their previous value, by word",
+            values_skipped.clone(),
         );
         registry.register(
             "events_published",
@@ -244,6 +258,7 @@ impl Metrics {
             lines_accepted,
             lines_rejected,
             lines_lost,
+            values_skipped,
             events_published,
             board_connected,
             board_connects,
@@ -270,6 +285,12 @@ impl Metrics {
 
     pub fn lines_lost(&self, count: u64) {
         self.lines_lost.inc_by(count);
+    }
+
+    pub fn value_skipped(&self, word: &'static str) {
+        self.values_skipped
+            .get_or_create(&ValueLabel { value: word })
+            .inc();
     }
 
     pub fn event_published(&self, kind: EventKind) {

@@ -10,11 +10,13 @@
 //! watch the pipeline from outside without a lock: a [`Heartbeat`] that the
 //! loop bumps on every turn, and the [`InputState`] on a `watch` channel.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use esplora_config::Config;
+use esplora_parser::Grammar;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tracing::debug;
@@ -78,8 +80,11 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(config: &Config, hub: Arc<Hub>, metrics: Arc<Metrics>) -> Self {
         Pipeline {
-            parse: Parse::new(Arc::clone(&metrics)),
-            diff: Diff::new(config.names.clone(), config.transform.deadband.clone()),
+            parse: Parse::new(
+                Grammar::with_sequence_key(config.input.sequence_key.as_deref()),
+                Arc::clone(&metrics),
+            ),
+            diff: Diff::new(config.names.clone(), deadbands(config)),
             throttle: Throttle::new(config.transform.max_rate_hz),
             keyframe: Duration::from_secs(config.transform.keyframe_secs),
             changes: Values::new(),
@@ -184,4 +189,13 @@ async fn tick(interval: &mut Option<Interval>) {
     if let Some(interval) = interval {
         interval.tick().await;
     }
+}
+
+/// Each described field's deadband, by JSON name.
+fn deadbands(config: &Config) -> BTreeMap<String, f64> {
+    config
+        .field_descriptions()
+        .into_iter()
+        .filter_map(|(name, field)| Some((name, field.deadband?)))
+        .collect()
 }

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 pub enum ConfigError {
     /// Names the file, the line (1-based), the column (1-based, in
     /// characters) and the dotted key (e.g. `http.listen`,
-    /// `transform.deadband.accel_x`, or the unknown key), with a human message.
+    /// `fields.accel_x.deadband`, or the unknown key), with a human message.
     #[error("{}:{line}:{column}: {}{message}", file.display(), KeyPrefix(key))]
     Invalid {
         /// The config file, as the caller named it.

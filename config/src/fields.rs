@@ -14,7 +14,10 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
+use esplora_parser::Number;
 use serde::de::{self, Deserialize, Deserializer, Unexpected, Visitor};
+
+use crate::schema::FieldConfig;
 
 /// Deserializes a string and hands it to `parse`. `expecting` finishes serde's
 /// "invalid type: integer `3`, expected ..." when the value is not a string.
@@ -334,11 +337,12 @@ pub(crate) fn optional_positive_integer<'de, D: Deserializer<'de>>(
     positive_integer(deserializer).map(Some)
 }
 
-pub(crate) fn deadbands<'de, D: Deserializer<'de>>(
+/// The table `[fields]`: JSON field name -> description.
+pub(crate) fn field_table<'de, D: Deserializer<'de>>(
     deserializer: D,
-) -> Result<BTreeMap<String, u64>, D::Error> {
-    /// A deadband's JSON field name; a newtype so that a bad one is reported
-    /// at the key, not at the whole table.
+) -> Result<BTreeMap<String, FieldConfig>, D::Error> {
+    /// A field's JSON name; a newtype so that a bad one is reported at the
+    /// key, not at the whole table.
     #[derive(PartialEq, Eq, PartialOrd, Ord)]
     struct Field(String);
 
@@ -348,19 +352,111 @@ pub(crate) fn deadbands<'de, D: Deserializer<'de>>(
         }
     }
 
-    struct Deadband(u64);
+    let table = BTreeMap::<Field, FieldConfig>::deserialize(deserializer)?;
+    Ok(table
+        .into_iter()
+        .map(|(Field(name), field)| (name, field))
+        .collect())
+}
 
-    impl<'de> Deserialize<'de> for Deadband {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            integer(deserializer, 0..=u64::MAX).map(Deadband)
+/// `input.sequence_key`: a label, or `"none"`.
+pub(crate) fn sequence_key<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    parse_str(deserializer, "a label or \"none\"", |text| match text {
+        "none" => Ok(None),
+        _ if esplora_parser::is_label(text) => Ok(Some(text.to_owned())),
+        _ => Err(format!(
+            "invalid sequence key {text:?}: expected \"none\" or a label of 1 to 32 bytes with no space, tab, `,`, `:`, `*` or control character"
+        )),
+    })
+}
+
+/// A description's text (`label`, `unit`): any non-empty string.
+pub(crate) fn optional_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    non_empty(deserializer).map(Some)
+}
+
+/// A chart bound: a TOML integer stays an integer, a float must be finite.
+pub(crate) fn bound<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Number>, D::Error> {
+    struct BoundVisitor;
+
+    impl Visitor<'_> for BoundVisitor {
+        type Value = Number;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a finite number")
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<Number, E> {
+            Ok(Number::Int(value))
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Number, E> {
+            i64::try_from(value)
+                .map(Number::Int)
+                .map_err(|_| E::invalid_value(Unexpected::Unsigned(value), &self))
+        }
+
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<Number, E> {
+            if value.is_finite() {
+                Ok(Number::Float(value))
+            } else {
+                Err(E::invalid_value(Unexpected::Float(value), &self))
+            }
         }
     }
 
-    let table = BTreeMap::<Field, Deadband>::deserialize(deserializer)?;
-    Ok(table
-        .into_iter()
-        .map(|(Field(name), Deadband(band))| (name, band))
-        .collect())
+    deserializer.deserialize_any(BoundVisitor).map(Some)
+}
+
+/// A deadband: a finite number, 0 or more, integer or decimal.
+pub(crate) fn deadband<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<f64>, D::Error> {
+    struct DeadbandVisitor;
+
+    impl Visitor<'_> for DeadbandVisitor {
+        type Value = f64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number, 0 or more")
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<f64, E> {
+            if value >= 0 {
+                Ok(value as f64)
+            } else {
+                Err(E::invalid_value(Unexpected::Signed(value), &self))
+            }
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<f64, E> {
+            Ok(value as f64)
+        }
+
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<f64, E> {
+            if value.is_finite() && value >= 0.0 {
+                Ok(value)
+            } else {
+                Err(E::invalid_value(Unexpected::Float(value), &self))
+            }
+        }
+    }
+
+    deserializer.deserialize_f64(DeadbandVisitor).map(Some)
+}
+
+/// The most digits after the point worth showing of an `f64`.
+const MAX_DECIMALS: u64 = 15;
+
+pub(crate) fn decimals<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u8>, D::Error> {
+    let digits = integer(deserializer, 0..=MAX_DECIMALS)?;
+    u8::try_from(digits).map(Some).map_err(de::Error::custom)
 }
 
 pub(crate) fn relay_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {

@@ -13,6 +13,8 @@
 //! - `input`: [`InputSpec`] and [`ReplayRate`], the values with their own
 //!   text syntax (`serial:PATH@BAUD`, `max`).
 //! - `names`: [`Names`], board key -> JSON field name.
+//! - `described`: the Esplora's built-in field descriptions, and
+//!   [`Config::field_descriptions`], which lays `[fields]` over them.
 //! - `fields`: the single-value checks, run while deserializing so that
 //!   errors keep their position.
 //! - `parse`: [`Config::from_toml`] and the checks across fields.
@@ -29,6 +31,7 @@
 //! spec = "auto"              # auto | serial:PATH | serial:PATH@BAUD | file:PATH | - | demo
 //! replay_rate = 100          # lines/s (integer or float > 0) or "max"; absent = recorded timing, else 100
 //! exit_at_eof = false        # exit 0 after a replay ends
+//! sequence_key = "n"         # the label of the board's line counter, or "none"
 //!
 //! [http]
 //! listen = "127.0.0.1:8080"  # IP:PORT
@@ -47,8 +50,14 @@
 //! [transform]
 //! max_rate_hz = 50           # local publish rate limit, >= 0; 0 = no limit
 //! keyframe_secs = 10         # a full snapshot at least this often, >= 1
-//! [transform.deadband]       # JSON field name -> integer >= 0; others have 0
-//! accel_x = 2
+//!
+//! [fields."temp_C"]          # by JSON name; every key optional
+//! label = "Temperature"      # non-empty text
+//! unit = "°C"                # non-empty text
+//! min = -10                  # chart range: integers or decimals, min < max
+//! max = 50
+//! deadband = 0.1             # republished only when it moved by more; >= 0
+//! decimals = 1               # digits the page shows after the point, 0..=15
 //!
 //! [names]                    # board key -> JSON name, over the defaults
 //! s = "slider"
@@ -78,6 +87,7 @@
 //! [`ConfigError::Invalid`] whose text reads like
 //! `/etc/esplora-bridge/config.toml:7:10: http.listen: invalid socket address "nope": ...`.
 
+mod described;
 mod error;
 mod fields;
 mod input;
@@ -91,6 +101,6 @@ pub use fields::valid_token;
 pub use input::{InputSpec, ReplayRate};
 pub use names::Names;
 pub use schema::{
-    CommandsConfig, Config, HttpConfig, InputConfig, LogConfig, LogFormat, RelayConfig,
-    TransformConfig,
+    CommandsConfig, Config, FieldConfig, HttpConfig, InputConfig, LogConfig, LogFormat,
+    RelayConfig, TransformConfig,
 };

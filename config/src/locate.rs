@@ -113,7 +113,7 @@ fn missing_field(message: &str) -> Option<&str> {
 }
 
 /// Joins a key path the way it would be written in TOML, quoting the parts
-/// that are not bare keys so that `transform.deadband."a.b"` stays readable.
+/// that are not bare keys so that `fields."a.b".unit` stays readable.
 fn dotted(path: &[String]) -> String {
     let bare = |part: &str| {
         !part.is_empty()
@@ -162,7 +162,9 @@ mod tests {
 
     #[test]
     fn keys_that_are_not_bare_are_quoted() {
-        let path = ["transform", "deadband", "a.b"].map(String::from);
-        assert_eq!(dotted(&path), r#"transform.deadband."a.b""#);
+        let path = ["fields", "a.b", "unit"].map(String::from);
+        assert_eq!(dotted(&path), r#"fields."a.b".unit"#);
+        let path = ["fields", "hum_%"].map(String::from);
+        assert_eq!(dotted(&path), r#"fields."hum_%""#);
     }
 }

@@ -34,8 +34,9 @@ const DEFAULTS: [(&str, &str); 11] = [
 /// `joystick_y`, `l` -> `light`, `m` -> `microphone`, `t` -> `temperature`,
 /// `u` -> `user`, `b` -> `buttons`) with the `[names]` overrides on top.
 ///
-/// In the file, keys are 1 to 16 characters of `[A-Za-z0-9_]` (the parser's
-/// key syntax) and names are non-empty; two keys may not share a name.
+/// In the file, keys are labels as the parser reads them (1 to 32 bytes of
+/// UTF-8 with no separator, `:`, `*` or control character) and names are
+/// non-empty; two keys may not share a name.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Names(BTreeMap<String, String>);
 
@@ -104,13 +105,11 @@ struct Key(String);
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         fields::parse_str(deserializer, "a board key", |text| {
-            let valid = (1..=16).contains(&text.len())
-                && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if valid {
+            if esplora_parser::is_label(text) {
                 Ok(Key(text.to_owned()))
             } else {
                 Err(format!(
-                    "invalid board key {text:?}: expected 1 to 16 characters of A-Z a-z 0-9 _"
+                    "invalid board key {text:?}: expected a label of 1 to 32 bytes with no space, tab, `,`, `:`, `*` or control character"
                 ))
             }
         })

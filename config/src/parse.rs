@@ -88,18 +88,27 @@ impl Config {
         if let Some((key, message)) = self.names.find_clash() {
             return Err((vec!["names", key], message));
         }
-        // Deadbands are keyed by published name; a board key that is
+        // Fields are keyed by published name; a board key that is
         // published under another name would never match a field.
-        for field in self.transform.deadband.keys() {
+        for (field, described) in &self.fields {
             let published = self.names.mapped().any(|(_, name)| name == field);
             let renamed = self.names.name_of(field);
             if !published && renamed != field {
                 return Err((
-                    vec!["transform", "deadband", field],
+                    vec!["fields", field],
                     format!(
-                        "deadbands are keyed by JSON name: key `{field}` is published as {renamed:?}"
+                        "fields are keyed by JSON name: key `{field}` is published as {renamed:?}"
                     ),
                 ));
+            }
+            match (described.min, described.max) {
+                (Some(min), Some(max)) if min.as_f64() >= max.as_f64() => {
+                    return Err((
+                        vec!["fields", field, "max"],
+                        format!("max ({max}) must be above min ({min})"),
+                    ));
+                }
+                _ => {}
             }
         }
         Ok(())

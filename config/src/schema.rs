@@ -16,6 +16,8 @@ use std::str::FromStr;
 use serde::Deserialize;
 use serde::de::Deserializer;
 
+use esplora_parser::Number;
+
 use crate::error::ValueError;
 use crate::fields;
 use crate::input::{InputSpec, ReplayRate};
@@ -37,6 +39,11 @@ pub struct Config {
     pub transform: TransformConfig,
     /// `[names]`: the JSON name of each board key.
     pub names: Names,
+    /// `[fields."NAME"]`: how each field is shown and published, keyed by
+    /// JSON name. Only what the file says; [`Config::field_descriptions`]
+    /// adds the built-in descriptions of the Esplora's fields.
+    #[serde(deserialize_with = "fields::field_table")]
+    pub fields: BTreeMap<String, FieldConfig>,
     /// `[relay]`: the Pusher-compatible relay; `None` (no section) means no
     /// relay.
     pub relay: Option<RelayConfig>,
@@ -47,7 +54,7 @@ pub struct Config {
 }
 
 /// `[input]`
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InputConfig {
     /// `spec`, as `--input`: `auto` (default), `serial:PATH`,
@@ -60,6 +67,24 @@ pub struct InputConfig {
     /// `exit_at_eof`, as `--exit-at-eof`: when a replay ends, flush every sink
     /// and exit 0 instead of serving the last state on. Default `false`.
     pub exit_at_eof: bool,
+    /// `sequence_key`: the label of the board's sequence number, which
+    /// counts lost lines and is never published. A label (1 to 32 bytes,
+    /// no separator, `:`, `*` or control character), or `"none"` when the
+    /// sketch has no sequence number (`None` here), so that a reading
+    /// labelled `n` is published like any other. Default `n`.
+    #[serde(deserialize_with = "fields::sequence_key")]
+    pub sequence_key: Option<String>,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        InputConfig {
+            spec: InputSpec::default(),
+            replay_rate: None,
+            exit_at_eof: false,
+            sequence_key: Some("n".to_owned()),
+        }
+    }
 }
 
 /// `[http]`
@@ -196,12 +221,6 @@ pub struct TransformConfig {
     /// whole seconds, 1 or more. Default 10.
     #[serde(deserialize_with = "fields::positive_integer")]
     pub keyframe_secs: u64,
-    /// `[transform.deadband]`: JSON field name -> a non-negative integer; a
-    /// field is republished only when it moved by more than its deadband.
-    /// Keyed by the published name (`accel_x`, not `x`). Fields not named
-    /// have deadband 0. Default empty.
-    #[serde(deserialize_with = "fields::deadbands")]
-    pub deadband: BTreeMap<String, u64>,
 }
 
 impl Default for TransformConfig {
@@ -209,7 +228,49 @@ impl Default for TransformConfig {
         TransformConfig {
             max_rate_hz: 50.0,
             keyframe_secs: 10,
-            deadband: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[fields."NAME"]`: one field's description, keyed by its JSON name
+/// (`accel_x`, not `x`). Every key is optional.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FieldConfig {
+    /// `label`: the name the page shows, such as `"Temperature"`; any
+    /// non-empty text.
+    #[serde(deserialize_with = "fields::optional_text")]
+    pub label: Option<String>,
+    /// `unit`: shown after the value, such as `"°C"`; any non-empty text.
+    #[serde(deserialize_with = "fields::optional_text")]
+    pub unit: Option<String>,
+    /// `min`: the low end of the chart's range, an integer or a decimal;
+    /// without it the range follows the data.
+    #[serde(deserialize_with = "fields::bound")]
+    pub min: Option<Number>,
+    /// `max`: the high end, above `min` when both are set.
+    #[serde(deserialize_with = "fields::bound")]
+    pub max: Option<Number>,
+    /// `deadband`: the field is republished only when it moved by more than
+    /// this since the value last published; a number, 0 or more. Default 0:
+    /// every change.
+    #[serde(deserialize_with = "fields::deadband")]
+    pub deadband: Option<f64>,
+    /// `decimals`: how many digits after the point the page shows, 0 to 15.
+    #[serde(deserialize_with = "fields::decimals")]
+    pub decimals: Option<u8>,
+}
+
+impl FieldConfig {
+    /// This description, with every key it leaves unset taken from `base`.
+    pub fn over(&self, base: &FieldConfig) -> FieldConfig {
+        FieldConfig {
+            label: self.label.clone().or_else(|| base.label.clone()),
+            unit: self.unit.clone().or_else(|| base.unit.clone()),
+            min: self.min.or(base.min),
+            max: self.max.or(base.max),
+            deadband: self.deadband.or(base.deadband),
+            decimals: self.decimals.or(base.decimals),
         }
     }
 }

@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use esplora_config::{
-    CommandsConfig, Config, ConfigError, HttpConfig, InputConfig, InputSpec, LogConfig, LogFormat,
-    Names, RelayConfig, ReplayRate, TransformConfig,
+    CommandsConfig, Config, ConfigError, FieldConfig, HttpConfig, InputConfig, InputSpec,
+    LogConfig, LogFormat, Names, RelayConfig, ReplayRate, TransformConfig,
 };
+use esplora_parser::Number;
 
 const ORIGIN: &str = "/etc/esplora-bridge/config.toml";
 
@@ -68,7 +69,8 @@ fn empty_file_gives_the_defaults() {
     assert!(config.http.allowed_origins.is_empty());
     assert_eq!(config.transform.max_rate_hz, 50.0);
     assert_eq!(config.transform.keyframe_secs, 10);
-    assert!(config.transform.deadband.is_empty());
+    assert!(config.fields.is_empty());
+    assert_eq!(config.input.sequence_key.as_deref(), Some("n"));
     assert_eq!(config.names, Names::default());
     assert_eq!(config.relay, None);
     assert_eq!(config.log.format, LogFormat::Text);
@@ -91,6 +93,7 @@ fn full_example_parses_to_its_values() {
             },
             replay_rate: Some(ReplayRate::Hz(100.0)),
             exit_at_eof: true,
+            sequence_key: Some("seq".to_owned()),
         },
         http: HttpConfig {
             listen: "0.0.0.0:9090".parse().unwrap(),
@@ -117,9 +120,28 @@ fn full_example_parses_to_its_values() {
         transform: TransformConfig {
             max_rate_hz: 20.5,
             keyframe_secs: 30,
-            deadband: BTreeMap::from([("accel_x".to_owned(), 2), ("light".to_owned(), 5)]),
         },
         names: config.names.clone(),
+        fields: BTreeMap::from([
+            (
+                "accel_x".to_owned(),
+                FieldConfig {
+                    deadband: Some(2.0),
+                    ..FieldConfig::default()
+                },
+            ),
+            (
+                "temp_C".to_owned(),
+                FieldConfig {
+                    label: Some("Temperature".to_owned()),
+                    unit: Some("°C".to_owned()),
+                    min: Some(Number::Int(-10)),
+                    max: Some(Number::Float(50.5)),
+                    deadband: Some(0.1),
+                    decimals: Some(1),
+                },
+            ),
+        ]),
         relay: Some(RelayConfig {
             url: "https://api-eu.pusher.com".to_owned(),
             app_id: "1234".to_owned(),
@@ -199,6 +221,26 @@ fn rate_limits_take_integers_and_zero_means_no_limit() {
 fn windows_line_endings_and_a_byte_order_mark() {
     let (line, column, key, _) = error("\u{feff}[http]\r\nhistory = 0\r\n");
     assert_eq!((line, column, key), (2, 11, named("http.history")));
+}
+
+#[test]
+fn the_sequence_key_may_be_renamed_or_none() {
+    let key = |text: &str| {
+        parse(&format!("[input]\nsequence_key = {text}\n"))
+            .unwrap()
+            .input
+            .sequence_key
+    };
+    assert_eq!(key("\"seq\""), Some("seq".to_owned()));
+    assert_eq!(key("\"número\""), Some("número".to_owned()));
+    assert_eq!(key("\"none\""), None);
+}
+
+#[test]
+fn names_take_any_label() {
+    let config = parse("[names]\n\"hum_%\" = \"humidity\"\n\"µT\" = \"field\"\n").unwrap();
+    assert_eq!(config.names.name_of("hum_%"), "humidity");
+    assert_eq!(config.names.name_of("µT"), "field");
 }
 
 #[test]
@@ -362,16 +404,32 @@ fn bad_values_each_name_their_key() {
             2,
         ),
         (
-            "[transform.deadband]\naccel_x = -2\n",
-            "transform.deadband.accel_x",
+            "[fields.accel_x]\ndeadband = -2\n",
+            "fields.accel_x.deadband",
             2,
         ),
         (
-            "[transform.deadband]\naccel_x = 1.5\n",
-            "transform.deadband.accel_x",
+            "[fields.accel_x]\ndeadband = nan\n",
+            "fields.accel_x.deadband",
             2,
         ),
-        ("[transform.deadband]\nx = 2\n", "transform.deadband.x", 2),
+        ("[fields.x]\ndeadband = 2\n", "fields.x", 1),
+        ("[fields.q]\ndecimals = 16\n", "fields.q.decimals", 2),
+        ("[fields.q]\ndecimals = 1.5\n", "fields.q.decimals", 2),
+        ("[fields.q]\nlabel = \"\"\n", "fields.q.label", 2),
+        ("[fields.q]\nunit = 3\n", "fields.q.unit", 2),
+        ("[fields.q]\nmin = \"low\"\n", "fields.q.min", 2),
+        ("[fields.q]\nmax = inf\n", "fields.q.max", 2),
+        ("[fields.q]\nmin = 5\nmax = 5.0\n", "fields.q.max", 3),
+        ("[fields.q]\ncolour = \"red\"\n", "fields.q.colour", 2),
+        ("[fields]\n\"\" = {}\n", "fields.\"\"", 2),
+        (
+            "[transform.deadband]\naccel_x = 2\n",
+            "transform.deadband",
+            1,
+        ),
+        ("[input]\nsequence_key = \"a b\"\n", "input.sequence_key", 2),
+        ("[input]\nsequence_key = \"\"\n", "input.sequence_key", 2),
         ("[input]\nreplay_rate = nan\n", "input.replay_rate", 2),
         ("[input]\nreplay_rate = -3.5\n", "input.replay_rate", 2),
         (
@@ -382,8 +440,8 @@ fn bad_values_each_name_their_key() {
         ("[input]\nexit_at_eof = \"yes\"\n", "input.exit_at_eof", 2),
         ("[names]\n\"bad key\" = \"x\"\n", "names.\"bad key\"", 2),
         (
-            "[names]\nabcdefghijklmnopq = \"x\"\n",
-            "names.abcdefghijklmnopq",
+            "[names]\nabcdefghijklmnopqrstuvwxyz0123456 = \"x\"\n",
+            "names.abcdefghijklmnopqrstuvwxyz0123456",
             2,
         ),
         ("[names]\ns = \"\"\n", "names.s", 2),

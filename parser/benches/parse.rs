@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use esplora_parser::{LineFramer, format_line, parse_line};
+use esplora_parser::{LineFramer, Number, format_line, parse_line};
 
 fn capture(name: &str) -> Vec<u8> {
     let path = format!("{}/../tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -31,6 +31,7 @@ fn million_lines() -> Vec<u8> {
             ("u", i % 4),
             ("b", i % 32),
         ];
+        let fields = fields.map(|(key, value)| (key, Number::Int(value)));
         let seq = (i % 2 == 0).then_some((i % 65536) as u16);
         out.extend_from_slice(format_line(&fields, seq, i % 3 == 0).as_bytes());
         out.push(b'\n');
@@ -49,6 +50,7 @@ fn bench_parse(c: &mut Criterion) {
     let inputs = [
         ("100hz-60s", capture("esplora-100hz-60s.log")),
         ("messy-sample", capture("esplora-messy-sample.log")),
+        ("plotter-3-fields", capture("plotter-3-fields.log")),
         ("1M-lines", million_lines()),
     ];
     for (unit, throughput) in [("lines", false), ("bytes", true)] {

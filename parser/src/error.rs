@@ -11,14 +11,14 @@
 //! the buffer the line came from, for example when it is sent to a logging
 //! task.
 
-use crate::{MAX_KEY_LEN, MAX_LINE_LEN};
+use crate::{MAX_FIELDS, MAX_KEY_LEN, MAX_LINE_LEN, Number};
 
-/// Why a line was rejected.
+/// Why a line was rejected: one variant per rule of the grammar.
 ///
 /// Offsets are in bytes from the start of the line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LineError {
-    /// The line had no bytes, or only a `\r`.
+    /// The line had no fields: no bytes, only a `\r`, or only separators.
     #[error("empty line")]
     Empty,
 
@@ -27,12 +27,13 @@ pub enum LineError {
     #[error("line of {len} bytes, longer than the {MAX_LINE_LEN} allowed")]
     TooLong { len: usize },
 
-    /// The line held a byte that is not ASCII; `byte` is the first such byte.
-    #[error("byte {byte:#04x} at offset {offset} is not ASCII")]
-    NotAscii { offset: usize, byte: u8 },
+    /// The line is not UTF-8; `offset` is where the first bad sequence starts.
+    #[error("the bytes at offset {offset} are not UTF-8")]
+    NotUtf8 { offset: usize },
 
-    /// The line does not follow the grammar; `found` is the character at
-    /// `offset`, or `None` at the end of the line.
+    /// The line does not follow the grammar (an empty label, a malformed
+    /// checksum); `found` is the character at `offset`, or `None` at the
+    /// end of the line.
     #[error("expected {expected} at offset {offset}, found {}", found_text(*.found))]
     Syntax {
         offset: usize,
@@ -40,21 +41,39 @@ pub enum LineError {
         found: Option<char>,
     },
 
-    /// A key was longer than [`MAX_KEY_LEN`].
-    #[error("key of {len} bytes at offset {offset}, longer than the {MAX_KEY_LEN} allowed")]
+    /// A label was longer than [`MAX_KEY_LEN`] bytes.
+    #[error("label of {len} bytes at offset {offset}, longer than the {MAX_KEY_LEN} allowed")]
     KeyTooLong { offset: usize, len: usize },
 
-    /// A value did not fit in an `i64`; `len` is the length of its digits
-    /// (with its sign).
-    #[error("value of {len} bytes at offset {offset} does not fit in 64 bits")]
+    /// A label held a control character.
+    #[error("label at offset {offset} holds a control character")]
+    BadLabel { offset: usize },
+
+    /// A value is not a number of the grammar (`12.5.3`, `+5`, `0x10`, or
+    /// the words of a debug print such as `Sensor ready`); `len` is the
+    /// length of the value.
+    #[error("value of {len} bytes at offset {offset} is not a number")]
+    BadNumber { offset: usize, len: usize },
+
+    /// An integer did not fit in an `i64`, or a decimal in a finite `f64`;
+    /// `len` is the length of the value (with its sign).
+    #[error("value of {len} bytes at offset {offset} is out of range")]
     OutOfRange { offset: usize, len: usize },
 
-    /// The sequence number `n` was outside `0..=65535`.
-    #[error("sequence number {value} at offset {offset} is outside 0..=65535")]
-    BadSequence { offset: usize, value: i64 },
+    /// A line mixed `label:number` fields with bare numbers.
+    #[error("field at offset {offset} mixes bare and labelled fields in one line")]
+    MixedFields { offset: usize },
 
-    /// A key appeared twice in the line (`n` included).
-    #[error("duplicate key `{key}` at offset {offset}")]
+    /// A line held more than [`MAX_FIELDS`] fields.
+    #[error("field at offset {offset} is one more than the {MAX_FIELDS} allowed")]
+    TooManyFields { offset: usize },
+
+    /// The sequence number was not an integer in `0..=65535`.
+    #[error("sequence number {value} at offset {offset} is outside 0..=65535")]
+    BadSequence { offset: usize, value: Number },
+
+    /// A label appeared twice in the line (the sequence key included).
+    #[error("duplicate label `{key}` at offset {offset}")]
     DuplicateKey { offset: usize, key: String },
 
     /// The `*HH` checksum did not match the XOR of the bytes before `*`.
@@ -73,10 +92,14 @@ impl LineError {
         match self {
             LineError::Empty => "empty",
             LineError::TooLong { .. } => "too_long",
-            LineError::NotAscii { .. } => "not_ascii",
+            LineError::NotUtf8 { .. } => "not_utf8",
             LineError::Syntax { .. } => "syntax",
             LineError::KeyTooLong { .. } => "key_too_long",
+            LineError::BadLabel { .. } => "bad_label",
+            LineError::BadNumber { .. } => "bad_number",
             LineError::OutOfRange { .. } => "out_of_range",
+            LineError::MixedFields { .. } => "mixed_fields",
+            LineError::TooManyFields { .. } => "too_many_fields_in_line",
             LineError::BadSequence { .. } => "bad_sequence",
             LineError::DuplicateKey { .. } => "duplicate_key",
             LineError::BadChecksum { .. } => "bad_checksum",
@@ -135,12 +158,13 @@ mod tests {
         let all = [
             (LineError::Empty, "empty"),
             (LineError::TooLong { len: 513 }, "too_long"),
+            (LineError::NotUtf8 { offset: 3 }, "not_utf8"),
+            (LineError::BadLabel { offset: 0 }, "bad_label"),
+            (LineError::BadNumber { offset: 2, len: 6 }, "bad_number"),
+            (LineError::MixedFields { offset: 4 }, "mixed_fields"),
             (
-                LineError::NotAscii {
-                    offset: 3,
-                    byte: 0xc3,
-                },
-                "not_ascii",
+                LineError::TooManyFields { offset: 130 },
+                "too_many_fields_in_line",
             ),
             (
                 LineError::Syntax {
@@ -155,7 +179,7 @@ mod tests {
             (
                 LineError::BadSequence {
                     offset: 4,
-                    value: 65536,
+                    value: Number::Int(65536),
                 },
                 "bad_sequence",
             ),

@@ -1,11 +1,28 @@
-//! The Esplora line protocol: from raw serial bytes to readings.
+//! The line protocol: from raw serial bytes to readings.
 //!
-//! The board sends one reading a line, such as
-//! `s:512,x:3,y:-2,z:120,j:0,k:0,l:800,m:20,t:72,u:0,b:0,n:17*39`: `key:value`
-//! pairs, the sequence number `n`, and a checksum (the grammar is in
-//! [`line`](mod@line)). This crate turns bytes into [`Reading`]s and says why
-//! a line was rejected, with pure functions and no I/O, so that the bridge
-//! decides where the bytes come from and what to do with each outcome.
+//! The grammar is the Arduino IDE's Serial Plotter's, so that any sketch
+//! written for that plotter works unchanged: fields separated by runs of
+//! `,`, space or tab, each `label:number` or a bare number (named
+//! `value N`), integers kept apart from decimals, and `nan`, `inf`, `-inf`,
+//! `ovf` standing for a value the sketch could not print. The Esplora's
+//! protocol is one case of it, with a sequence number and a checksum:
+//! `s:512,x:3,y:-2,z:120,j:0,k:0,l:800,m:20,t:72,u:0,b:0,n:17*39`. The exact
+//! rules are in [`line`](mod@line).
+//!
+//! ```
+//! use esplora_parser::{NotANumber, Number, parse_line};
+//!
+//! let reading = parse_line(b"temp_C:23.50 hum_%:nan light:512\r").unwrap();
+//! assert_eq!(
+//!     reading.fields,
+//!     [("temp_C", Number::Float(23.5)), ("light", Number::Int(512))]
+//! );
+//! assert_eq!(reading.skipped, [("hum_%", NotANumber::Nan)]);
+//! ```
+//!
+//! This crate turns bytes into [`Reading`]s and says why a line was
+//! rejected, with pure functions and no I/O, so that the bridge decides
+//! where the bytes come from and what to do with each outcome.
 //!
 //! Reading a byte stream takes two steps, framing then parsing:
 //!
@@ -30,9 +47,12 @@
 //! - [`framer`]: [`LineFramer`] cuts a byte stream, chunked in any way, into
 //!   lines, with a bounded buffer whatever the board sends.
 //! - [`line`](mod@line): the grammar of one line, written with `nom`:
-//!   [`parse_line`] and the [`Reading`] it gives.
-//! - [`format`](mod@format): [`format_line`], the inverse of `parse_line`,
-//!   for tests, demos and board simulators.
+//!   [`Grammar`] (which label is the sequence number), [`parse_line`] for
+//!   the Esplora's, and the [`Reading`] they give.
+//! - [`number`](mod@number): [`Number`], an integer or a decimal, kept
+//!   apart all the way to JSON, and [`NotANumber`].
+//! - [`format`](mod@format): [`format_line`] and [`format_values`], the
+//!   inverse of `parse_line`, for tests, demos and board simulators.
 //! - [`error`]: [`LineError`], why a line was rejected, with a stable label
 //!   for metrics, and [`excerpt`] to show a raw line in a log message.
 
@@ -40,14 +60,19 @@ pub mod error;
 pub mod format;
 pub mod framer;
 pub mod line;
+pub mod number;
 
 pub use error::{LineError, excerpt};
-pub use format::format_line;
+pub use format::{format_line, format_values};
 pub use framer::LineFramer;
-pub use line::{Reading, parse_line};
+pub use line::{Grammar, Reading, is_label, parse_line};
+pub use number::{NotANumber, Number};
 
 /// The longest accepted line in bytes, not counting its `\r\n` or `\n`.
 pub const MAX_LINE_LEN: usize = 512;
 
-/// The longest accepted key in bytes.
-pub const MAX_KEY_LEN: usize = 16;
+/// The longest accepted label in bytes.
+pub const MAX_KEY_LEN: usize = 32;
+
+/// The most fields a line may hold.
+pub const MAX_FIELDS: usize = 64;

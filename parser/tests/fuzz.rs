@@ -24,7 +24,12 @@ fn frame_and_parse(chunks: &mut dyn Iterator<Item = &[u8]>) -> Vec<Result<String
             Ok(line) => {
                 assert!(line.len() <= MAX_LINE_LEN + 1, "a framed line is short");
                 parse_line(line)
-                    .map(|reading| format!("{:?}", reading.fields))
+                    .map(|reading| {
+                        format!(
+                            "{:?} {:?} {:?}",
+                            reading.fields, reading.skipped, reading.seq
+                        )
+                    })
                     .map_err(|error| error.reason())
             }
             Err(error) => Err(error.reason()),
@@ -37,11 +42,13 @@ fn frame_and_parse(chunks: &mut dyn Iterator<Item = &[u8]>) -> Vec<Result<String
     outcomes
 }
 
-/// A stream of bytes shaped like a board's: mostly protocol bytes and
-/// newlines, some anything.
+/// A stream of bytes shaped like a board's: mostly the grammar's own bytes
+/// (labels, digits, the point and exponent of decimals, every separator,
+/// the letters of `nan`, `inf` and `ovf`, the start of a two-byte UTF-8
+/// character) and newlines, some anything.
 fn stream() -> impl Strategy<Value = Vec<u8>> {
     let byte = prop_oneof![
-        8 => prop::sample::select(b"sxyzn0123456789:,-*".to_vec()),
+        8 => prop::sample::select(b"sxyzn0123456789:,-*. \teEinafov\xc3\xa9".to_vec()),
         2 => Just(b'\n'),
         1 => Just(b'\r'),
         1 => any::<u8>(),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use esplora_parser::{LineError, LineFramer, parse_line};
+use esplora_parser::{LineError, LineFramer, Number, parse_line};
 
 /// What a capture gives: the count of lines accepted and rejected, and the
 /// last value of each key (later readings overwrite earlier ones).
@@ -12,7 +12,7 @@ use esplora_parser::{LineError, LineFramer, parse_line};
 struct Replay {
     accepted: usize,
     rejected: BTreeMap<&'static str, usize>,
-    state: BTreeMap<String, i64>,
+    state: BTreeMap<String, Number>,
 }
 
 impl Replay {
@@ -52,7 +52,7 @@ fn the_messy_sample_gives_2000_readings_and_33_rejects() {
     let replay = replay("esplora-messy-sample.log");
     assert_eq!(replay.accepted, 2000);
     assert_eq!(replay.rejected(), 33, "{:?}", replay.rejected);
-    let expected: BTreeMap<String, i64> = [
+    let expected: BTreeMap<String, Number> = [
         ("s", 624),
         ("x", 2),
         ("y", 2),
@@ -66,7 +66,7 @@ fn the_messy_sample_gives_2000_readings_and_33_rejects() {
         ("b", 0),
     ]
     .into_iter()
-    .map(|(key, value)| (key.to_owned(), value))
+    .map(|(key, value)| (key.to_owned(), Number::Int(value)))
     .collect();
     assert_eq!(replay.state, expected);
 }
@@ -76,10 +76,11 @@ fn the_messy_sample_rejects_each_fault_for_its_reason() {
     let replay = replay("esplora-messy-sample.log");
     let expected = BTreeMap::from([
         ("bad_checksum", 2),
+        ("bad_number", 17),
         ("key_too_long", 3),
-        ("not_ascii", 6),
+        ("mixed_fields", 2),
         ("out_of_range", 3),
-        ("syntax", 17),
+        ("syntax", 4),
         ("too_long", 2),
     ]);
     assert_eq!(replay.rejected, expected);

@@ -24,6 +24,7 @@
 
 mod access;
 mod feed;
+mod fields;
 mod host;
 mod limits;
 mod page;
@@ -36,6 +37,8 @@ mod ws;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -43,6 +46,7 @@ use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
 pub use access::Access;
+pub use fields::body as fields_body;
 pub use host::Hosts;
 pub use limits::Limits;
 
@@ -69,6 +73,8 @@ pub struct AppState {
     pub pusher: Option<Arc<Credentials>>,
     pub limits: Limits,
     pub access: Access,
+    /// The body of `GET /api/fields`, built once from the config.
+    pub fields: Bytes,
 }
 
 /// Accepts connections until shutdown, at most `max_connections` at once.

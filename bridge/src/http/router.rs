@@ -68,7 +68,7 @@ async fn handle(request: Request<Incoming>, state: Arc<AppState>) -> Response<Bo
     let allow = match path {
         "/events" | "/ws" | "/api/poll" => "GET",
         "/pusher/auth" => "POST",
-        "/api/latest" | "/healthz" | "/metrics" => "GET, HEAD",
+        "/api/latest" | "/api/fields" | "/healthz" | "/metrics" => "GET, HEAD",
         _ if page::asset(path).is_some() => "GET, HEAD",
         _ => return plain(StatusCode::NOT_FOUND, "not found\n"),
     };
@@ -90,6 +90,7 @@ async fn handle(request: Request<Incoming>, state: Arc<AppState>) -> Response<Bo
             .await
             .map(BodyExt::boxed_unsync),
         "/api/latest" => with_type(state.hub.latest_json(), "application/json"),
+        "/api/fields" => with_type(state.fields.clone(), "application/json"),
         "/metrics" => with_type(
             Bytes::from(state.metrics.encode()),
             "application/openmetrics-text; version=1.0.0; charset=utf-8",

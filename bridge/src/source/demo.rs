@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use esplora_config::ReplayRate;
-use esplora_parser::format_line;
+use esplora_parser::{Number, format_line};
 use rand::Rng;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -136,6 +136,7 @@ impl Board {
             ("u", 0),
             ("b", buttons),
         ];
+        let fields = fields.map(|(key, value)| (key, Number::Int(value)));
         let line = format_line(&fields, Some(self.seq), true);
         self.seq = self.seq.wrapping_add(1);
         line
@@ -157,7 +158,10 @@ mod tests {
             let reading = parse_line(line.as_bytes()).unwrap();
             assert_eq!(reading.seq, Some(expected_seq));
             assert_eq!(reading.fields.len(), 11);
-            sliders.push(reading.fields[0].1);
+            let Number::Int(slider) = reading.fields[0].1 else {
+                panic!("the slider is an integer: {line}");
+            };
+            sliders.push(slider);
         }
         let (min, max) = (sliders.iter().min().unwrap(), sliders.iter().max().unwrap());
         assert!(

@@ -4,13 +4,16 @@
 //! value last passed on, so a noisy sensor does not republish its jitter but
 //! a slow drift still shows up once it adds up. With deadband 0 every change
 //! goes through, which is what makes the final published state equal the
-//! last accepted line. The diff also names fields for JSON, interning each
-//! name once.
+//! last accepted line. A value that turns from integer to decimal or back
+//! (`5` then `5.0`) is passed on whatever the deadband, so that the JSON
+//! always shows what the board last sent. The diff also names fields for
+//! JSON, interning each name once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use esplora_config::Names;
+use esplora_parser::Number;
 
 use super::Values;
 
@@ -32,9 +35,11 @@ impl TooManyFields {
 struct Field {
     key: Box<str>,
     name: Arc<str>,
-    deadband: u64,
+    deadband: f64,
+    /// Deadband 0: every change is passed on.
+    exact: bool,
     /// The value last passed on; `None` until the field is first seen.
-    passed: Option<i64>,
+    passed: Option<Number>,
 }
 
 pub struct Diff {
@@ -44,12 +49,12 @@ pub struct Diff {
     /// until that happens, a line's changes need no search for duplicates.
     names_unique: bool,
     names: Names,
-    deadbands: BTreeMap<String, u64>,
+    deadbands: BTreeMap<String, f64>,
 }
 
 impl Diff {
-    /// `deadbands` is keyed by JSON name, as in the config's `[transform.deadband]`.
-    pub fn new(names: Names, deadbands: BTreeMap<String, u64>) -> Self {
+    /// `deadbands` is keyed by JSON name, as the config's `[fields."NAME"]`.
+    pub fn new(names: Names, deadbands: BTreeMap<String, f64>) -> Self {
         Diff {
             fields: Vec::new(),
             names_unique: true,
@@ -63,7 +68,7 @@ impl Diff {
     /// refused whole, so that no half of it is published.
     pub fn apply(
         &mut self,
-        reading: &[(&str, i64)],
+        reading: &[(&str, Number)],
         changes: &mut Values,
     ) -> Result<(), TooManyFields> {
         // A board sends the same keys in the same order on every line, so
@@ -93,9 +98,12 @@ impl Diff {
                 }
             };
             let field = &mut self.fields[index];
-            let moved = field
-                .passed
-                .is_none_or(|passed| passed.abs_diff(value) > field.deadband);
+            let moved = match (field.passed, value) {
+                // The board's usual case, without converting to f64.
+                (Some(Number::Int(passed)), Number::Int(value)) if field.exact => passed != value,
+                (Some(passed), value) => moved(passed, value, field.deadband),
+                (None, _) => true,
+            };
             if moved {
                 field.passed = Some(value);
                 if self.names_unique {
@@ -115,9 +123,11 @@ impl Diff {
     fn add(&mut self, key: &str) -> usize {
         let name = self.names.name_of(key);
         self.names_unique &= self.fields.iter().all(|field| &*field.name != name);
+        let deadband = self.deadbands.get(name).copied().unwrap_or(0.0);
         self.fields.push(Field {
             key: key.into(),
-            deadband: self.deadbands.get(name).copied().unwrap_or(0),
+            deadband,
+            exact: deadband == 0.0,
             name: name.into(),
             passed: None,
         });
@@ -125,16 +135,33 @@ impl Diff {
     }
 }
 
+/// Whether `value` is far enough from `passed` to be passed on.
+fn moved(passed: Number, value: Number, deadband: f64) -> bool {
+    match (passed, value) {
+        // The board's usual case, exact up to 2^53 apart.
+        (Number::Int(passed), Number::Int(value)) => passed.abs_diff(value) as f64 > deadband,
+        _ => !passed.same_kind(value) || passed.distance(value) > deadband,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn diff(deadbands: &[(&str, u64)]) -> Diff {
+    fn diff(deadbands: &[(&str, f64)]) -> Diff {
         let deadbands = deadbands.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         Diff::new(Names::default(), deadbands)
     }
 
     fn apply(diff: &mut Diff, reading: &[(&str, i64)]) -> String {
+        let reading: Vec<(&str, Number)> = reading
+            .iter()
+            .map(|&(key, value)| (key, Number::Int(value)))
+            .collect();
+        apply_numbers(diff, &reading)
+    }
+
+    fn apply_numbers(diff: &mut Diff, reading: &[(&str, Number)]) -> String {
         let mut changes = Values::new();
         diff.apply(reading, &mut changes).unwrap();
         serde_json::to_string(&changes).unwrap()
@@ -156,7 +183,7 @@ mod tests {
 
     #[test]
     fn deadband_holds_back_jitter_but_not_drift() {
-        let mut d = diff(&[("accel_x", 2)]);
+        let mut d = diff(&[("accel_x", 2.0)]);
         assert_eq!(apply(&mut d, &[("x", 10)]), r#"{"accel_x":10}"#);
         assert_eq!(apply(&mut d, &[("x", 12)]), "{}");
         assert_eq!(apply(&mut d, &[("x", 8)]), "{}");
@@ -166,6 +193,30 @@ mod tests {
             apply(&mut d, &[("x", i64::MIN)]),
             r#"{"accel_x":-9223372036854775808}"#
         );
+    }
+
+    #[test]
+    fn decimal_deadbands_measure_decimals_and_integers() {
+        let mut d = diff(&[("temp_C", 0.1), ("light", 2.5)]);
+        let t = |value: f64| [("temp_C", Number::Float(value))];
+        assert_eq!(apply_numbers(&mut d, &t(23.5)), r#"{"temp_C":23.5}"#);
+        assert_eq!(apply_numbers(&mut d, &t(23.55)), "{}");
+        assert_eq!(apply_numbers(&mut d, &t(23.65)), r#"{"temp_C":23.65}"#);
+        assert_eq!(apply(&mut d, &[("light", 10)]), r#"{"light":10}"#);
+        assert_eq!(apply(&mut d, &[("light", 12)]), "{}");
+        assert_eq!(apply(&mut d, &[("light", 13)]), r#"{"light":13}"#);
+    }
+
+    #[test]
+    fn a_change_of_kind_is_passed_on_whatever_the_deadband() {
+        let mut d = diff(&[("q", 5.0)]);
+        assert_eq!(apply(&mut d, &[("q", 5)]), r#"{"q":5}"#);
+        assert_eq!(
+            apply_numbers(&mut d, &[("q", Number::Float(5.0))]),
+            r#"{"q":5.0}"#
+        );
+        assert_eq!(apply_numbers(&mut d, &[("q", Number::Float(6.0))]), "{}");
+        assert_eq!(apply(&mut d, &[("q", 5)]), r#"{"q":5}"#);
     }
 
     #[test]
@@ -184,7 +235,10 @@ mod tests {
         apply(&mut d, &full);
         let mut changes = Values::new();
         assert_eq!(
-            d.apply(&[("k0", 2), ("extra", 1)], &mut changes),
+            d.apply(
+                &[("k0", Number::Int(2)), ("extra", Number::Int(1))],
+                &mut changes
+            ),
             Err(TooManyFields)
         );
         assert!(changes.is_empty());

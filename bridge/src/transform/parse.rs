@@ -1,14 +1,16 @@
 //! The parse stage: one framed line to a [`Reading`], or a counted rejection.
 //!
 //! Rejections are logged at warn level, but rate-limited: a board that sends
-//! only noise must not flood the journal. The board's sequence number `n`
-//! is used here, and only here, to count lines lost on the way.
+//! only noise must not flood the journal. The board's sequence number (`n`
+//! unless `[input] sequence_key` says otherwise) is used here, and only
+//! here, to count lines lost on the way; values the board printed as `nan`,
+//! `inf`, `-inf` or `ovf` are counted here too.
 
 use std::fmt::Display;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use esplora_parser::{Reading, excerpt, parse_line};
+use esplora_parser::{Grammar, Reading, excerpt};
 use tracing::warn;
 
 use crate::metrics::Metrics;
@@ -18,14 +20,16 @@ const WARN_BURST: u32 = 10;
 const WARN_WINDOW: Duration = Duration::from_secs(10);
 
 pub struct Parse {
+    grammar: Grammar,
     last_seq: Option<u16>,
     warnings: WarnLimit,
     metrics: Arc<Metrics>,
 }
 
 impl Parse {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    pub fn new(grammar: Grammar, metrics: Arc<Metrics>) -> Self {
         Parse {
+            grammar,
             last_seq: None,
             warnings: WarnLimit::default(),
             metrics,
@@ -41,10 +45,13 @@ impl Parse {
     /// `None`. Acceptance is counted by the caller, once the later stages
     /// have taken the reading too.
     pub fn line<'a>(&mut self, line: &'a [u8]) -> Option<Reading<'a>> {
-        match parse_line(line) {
+        match self.grammar.parse(line) {
             Ok(reading) => {
                 if let Some(seq) = reading.seq {
                     self.count_lost(seq);
+                }
+                for (_, word) in &reading.skipped {
+                    self.metrics.value_skipped(word.as_str());
                 }
                 Some(reading)
             }
@@ -123,7 +130,7 @@ mod tests {
     #[test]
     fn gaps_in_n_count_as_lost_across_the_wrap() {
         let metrics = Arc::new(Metrics::new());
-        let mut parse = Parse::new(Arc::clone(&metrics));
+        let mut parse = Parse::new(Grammar::ESPLORA, Arc::clone(&metrics));
         let lines = [
             "s:1,n:65533",
             "s:1,n:65535",
@@ -143,7 +150,26 @@ mod tests {
         // 65534 and 0 were lost; the repeated 1 is not a loss; the reset is not a gap.
         assert!(text.contains("esplora_lines_lost_total 2\n"), "{text}");
         assert!(
-            text.contains("esplora_lines_rejected_total{reason=\"syntax\"} 1\n"),
+            text.contains("esplora_lines_rejected_total{reason=\"bad_number\"} 1\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_sequence_key_is_the_grammar_s_and_nan_words_are_counted() {
+        let metrics = Arc::new(Metrics::new());
+        let mut parse = Parse::new(Grammar::with_sequence_key(None), Arc::clone(&metrics));
+        let reading = parse.line(b"n:3,t:nan,h:inf").unwrap();
+        assert_eq!(reading.seq, None);
+        assert_eq!(reading.fields.len(), 1);
+        parse.line(b"1.5 nan ovf -inf");
+        let text = metrics.encode();
+        assert!(
+            text.contains("esplora_values_skipped_total{value=\"nan\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("esplora_values_skipped_total{value=\"-inf\"} 1\n"),
             "{text}"
         );
     }

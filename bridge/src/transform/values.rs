@@ -1,7 +1,12 @@
 //! [`Values`]: named readings, as they travel from the transforms to the hub.
+//!
+//! Each value is a [`Number`], so that an integer the board sent is an
+//! integer in every event (`512`, never `512.0`) and a decimal keeps its
+//! point (`41.0`), on every transport and in the relay's events.
 
 use std::sync::Arc;
 
+use esplora_parser::Number;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// Field name → value, in the order the fields first appeared.
@@ -9,8 +14,8 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 /// A board sends about a dozen fields, so a vector with a linear search beats
 /// a map here, and it keeps the board's field order in the JSON for free.
 /// Names are shared `Arc<str>`s: the diff interns each one once.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Values(Vec<(Arc<str>, i64)>);
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Values(Vec<(Arc<str>, Number)>);
 
 impl Values {
     pub fn new() -> Self {
@@ -18,7 +23,8 @@ impl Values {
     }
 
     /// Sets one field, replacing its old value or appending it.
-    pub fn set(&mut self, name: &Arc<str>, value: i64) {
+    pub fn set(&mut self, name: &Arc<str>, value: impl Into<Number>) {
+        let value = value.into();
         match self.0.iter_mut().find(|(n, _)| n == name) {
             Some((_, v)) => *v = value,
             None => self.0.push((Arc::clone(name), value)),
@@ -27,7 +33,7 @@ impl Values {
 
     /// Appends a field that is known not to be here yet: the diff's fast
     /// path, which knows every name it emits is distinct.
-    pub(super) fn push_new(&mut self, name: &Arc<str>, value: i64) {
+    pub(super) fn push_new(&mut self, name: &Arc<str>, value: Number) {
         debug_assert!(self.get(name).is_none(), "{name} is already set");
         self.0.push((Arc::clone(name), value));
     }
@@ -39,11 +45,11 @@ impl Values {
         }
     }
 
-    pub fn get(&self, name: &str) -> Option<i64> {
+    pub fn get(&self, name: &str) -> Option<Number> {
         self.0.iter().find(|(n, _)| &**n == name).map(|(_, v)| *v)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Number)> {
         self.0.iter().map(|(n, v)| (&**n, *v))
     }
 
@@ -74,7 +80,10 @@ impl Serialize for Values {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for (name, value) in &self.0 {
-            map.serialize_entry(&**name, value)?;
+            match value {
+                Number::Int(value) => map.serialize_entry(&**name, value)?,
+                Number::Float(value) => map.serialize_entry(&**name, value)?,
+            }
         }
         map.end()
     }
@@ -99,7 +108,20 @@ mod tests {
             serde_json::to_string(&values).unwrap(),
             r#"{"a":3,"b":5,"c":4}"#
         );
-        assert_eq!(values.get("b"), Some(5));
+        assert_eq!(values.get("b"), Some(Number::Int(5)));
         assert_eq!(values.get("zz"), None);
+    }
+
+    #[test]
+    fn integers_stay_integers_and_decimals_keep_their_point() {
+        let mut values = Values::new();
+        values.set(&Arc::from("light"), 512);
+        values.set(&Arc::from("temp_C"), 23.5);
+        values.set(&Arc::from("hum_%"), 41.0);
+        values.set(&Arc::from("big"), i64::MAX);
+        assert_eq!(
+            serde_json::to_string(&values).unwrap(),
+            r#"{"light":512,"temp_C":23.5,"hum_%":41.0,"big":9223372036854775807}"#
+        );
     }
 }

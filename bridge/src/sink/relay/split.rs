@@ -126,6 +126,39 @@ mod tests {
     }
 
     #[test]
+    fn decimals_and_integers_split_and_rebuild_unchanged() {
+        let mut values = Values::new();
+        for i in 0..600u32 {
+            let name = Arc::from(format!("temp_{i:03}"));
+            if i % 2 == 0 {
+                values.set(&name, f64::from(i) + 0.25);
+            } else {
+                values.set(&name, i64::from(i) * 1_000_000_007);
+            }
+        }
+        let big = Arc::new(Event::new(
+            9,
+            EventKind::Snapshot,
+            1,
+            Board::Connected,
+            values,
+        ));
+        assert!(big.json.len() > MAX_DATA);
+        let fitted = fit(Arc::clone(&big), MAX_DATA);
+        assert_eq!(fitted.refused, 0);
+        let mut rebuilt = serde_json::Map::new();
+        for part in &fitted.events {
+            assert!(part.json.len() <= MAX_DATA, "{} bytes", part.json.len());
+            let json: serde_json::Value = serde_json::from_slice(&part.json).unwrap();
+            rebuilt.extend(json["values"].as_object().unwrap().clone());
+        }
+        let whole: serde_json::Value = serde_json::from_slice(&big.json).unwrap();
+        assert_eq!(serde_json::Value::Object(rebuilt), whole["values"]);
+        assert_eq!(whole["values"]["temp_000"].as_f64(), Some(0.25));
+        assert!(whole["values"]["temp_001"].is_i64());
+    }
+
+    #[test]
     fn a_field_too_big_for_any_event_is_refused() {
         let mut values = Values::new();
         values.set(&Arc::from("ok"), 1);
@@ -134,6 +167,9 @@ mod tests {
         let fitted = fit(odd, 150);
         assert_eq!(fitted.refused, 1);
         assert_eq!(fitted.events.len(), 1);
-        assert_eq!(fitted.events[0].values.get("ok"), Some(1));
+        assert_eq!(
+            fitted.events[0].values.get("ok"),
+            Some(esplora_parser::Number::Int(1))
+        );
     }
 }
