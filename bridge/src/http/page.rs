@@ -33,51 +33,19 @@ const ASSETS: [(&str, &[u8], &str); 12] = [
         include_bytes!("assets/favicon.svg"),
         "image/svg+xml",
     ),
-    (
-        "/app.js",
-        include_bytes!("assets/app.js"),
-        JAVASCRIPT,
-    ),
-    (
-        "/feed.js",
-        include_bytes!("assets/feed.js"),
-        JAVASCRIPT,
-    ),
-    (
-        "/fields.js",
-        include_bytes!("assets/fields.js"),
-        JAVASCRIPT,
-    ),
-    (
-        "/board.js",
-        include_bytes!("assets/board.js"),
-        JAVASCRIPT,
-    ),
-    (
-        "/card.js",
-        include_bytes!("assets/card.js"),
-        JAVASCRIPT,
-    ),
-    (
-        "/trace.js",
-        include_bytes!("assets/trace.js"),
-        JAVASCRIPT,
-    ),
-    (
-        "/chart.js",
-        include_bytes!("assets/chart.js"),
-        JAVASCRIPT,
-    ),
+    ("/app.js", include_bytes!("assets/app.js"), JAVASCRIPT),
+    ("/feed.js", include_bytes!("assets/feed.js"), JAVASCRIPT),
+    ("/fields.js", include_bytes!("assets/fields.js"), JAVASCRIPT),
+    ("/board.js", include_bytes!("assets/board.js"), JAVASCRIPT),
+    ("/card.js", include_bytes!("assets/card.js"), JAVASCRIPT),
+    ("/trace.js", include_bytes!("assets/trace.js"), JAVASCRIPT),
+    ("/chart.js", include_bytes!("assets/chart.js"), JAVASCRIPT),
     (
         "/esplora.js",
         include_bytes!("assets/esplora.js"),
         JAVASCRIPT,
     ),
-    (
-        "/status.js",
-        include_bytes!("assets/status.js"),
-        JAVASCRIPT,
-    ),
+    ("/status.js", include_bytes!("assets/status.js"), JAVASCRIPT),
 ];
 
 /// The asset at `path`, if there is one: its body and content type.
