@@ -21,6 +21,11 @@ import { Status } from './status.js';
 const WINDOW_MS = 60000;
 /** About 30 frames a second is smooth enough, and half the work of 60. */
 const FRAME_MS = 30;
+/**
+ * Numbers are rewritten at most 10 times a second: faster is unreadable,
+ * and each rewrite repaints a large glowing number.
+ */
+const NUMBERS_MS = 100;
 const TICK_MS = 250;
 
 const status = new Status();
@@ -56,10 +61,13 @@ async function describe() {
 }
 
 let lastFrame = 0;
+let lastNumbers = 0;
 function frame(now) {
   if (now - lastFrame >= FRAME_MS) {
     lastFrame = now;
-    board.render(now - WINDOW_MS, now);
+    const numbers = now - lastNumbers >= NUMBERS_MS;
+    if (numbers) lastNumbers = now;
+    board.render(now - WINDOW_MS, now, numbers);
   }
   requestAnimationFrame(frame);
 }

@@ -90,10 +90,13 @@ export class Board {
     for (const [name, card] of this.cards) card.describe(descriptions.get(name) ?? {});
   }
 
-  /** Brings every card up to date, with charts from `start` to `end`. */
-  render(start, end) {
+  /**
+   * Draws every chart from `start` to `end`, and writes the numbers that
+   * changed if `numbers`.
+   */
+  render(start, end, numbers) {
     this.esplora?.render();
-    for (const card of this.cards.values()) card.render(start, end);
+    for (const card of this.cards.values()) card.render(start, end, numbers);
   }
 
   card(name) {
@@ -120,6 +123,7 @@ export class Board {
 
   remove(card) {
     this.visibility.unobserve(card.element);
+    card.chart.dispose();
     card.element.remove();
     this.cards.delete(card.name);
     this.relaid = true;

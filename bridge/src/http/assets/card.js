@@ -82,9 +82,9 @@ export class FieldCard {
     return this.description.decimals ?? this.seenDecimals;
   }
 
-  /** Writes the number if it changed, and draws the chart from `start` to `end`. */
-  render(start, end) {
-    if (this.changed && this.value !== null) {
+  /** Draws the chart from `start` to `end`, and writes the number if it changed and `number`. */
+  render(start, end, number) {
+    if (number && this.changed && this.value !== null) {
       this.changed = false;
       const text = formatNumber(this.value, this.decimals);
       this.number.textContent = text;

@@ -67,6 +67,23 @@ export function axisRange(dataMin, dataMax, { min, max, minSpan }) {
   };
 }
 
+/**
+ * Keeps each canvas's pixels matched to its size on screen. Sizes arrive by
+ * observation rather than being read at every frame, where reading one
+ * would make the browser lay the page out again after the numbers changed.
+ */
+const charts = new WeakMap();
+const resizes = new ResizeObserver((entries) => {
+  for (const entry of entries) {
+    const canvas = entry.target;
+    const box = entry.devicePixelContentBoxSize?.[0];
+    const ratio = window.devicePixelRatio || 1;
+    canvas.width = box ? box.inlineSize : Math.round(entry.contentRect.width * ratio);
+    canvas.height = box ? box.blockSize : Math.round(entry.contentRect.height * ratio);
+    charts.get(canvas).gradient = null;
+  }
+});
+
 export class Chart {
   /**
    * `canvas` to draw on, `color` of the line, and `labels.top` and
@@ -87,21 +104,16 @@ export class Chart {
     this.highs = [];
     this.exits = [];
     this.starts = [];
+    charts.set(canvas, this);
+    // Not drawn until its size is known.
+    canvas.width = 0;
+    canvas.height = 0;
+    resizes.observe(canvas);
   }
 
-  /** Matches the canvas's pixels to its size on screen; false if hidden. */
-  fit() {
-    const { canvas } = this;
-    const ratio = window.devicePixelRatio || 1;
-    const width = Math.round(canvas.clientWidth * ratio);
-    const height = Math.round(canvas.clientHeight * ratio);
-    if (!width || !height) return false;
-    if (canvas.width !== width || canvas.height !== height) {
-      canvas.width = width;
-      canvas.height = height;
-      this.gradient = null;
-    }
-    return true;
+  /** Stops following the canvas's size: its card is gone. */
+  dispose() {
+    resizes.unobserve(this.canvas);
   }
 
   /**
@@ -110,9 +122,9 @@ export class Chart {
    * `minSpan`. Returns whether anything was drawn.
    */
   draw(trace, start, end, scale) {
-    if (!this.fit()) return false;
     const { canvas, context } = this;
     const { width, height } = canvas;
+    if (!width || !height) return false;
     context.clearRect(0, 0, width, height);
     const extent = this.gather(trace, start, width / (end - start));
     if (!extent) return false;
