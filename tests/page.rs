@@ -104,7 +104,7 @@ impl Drop for Chromedriver {
 }
 
 /// What the page shows, read in one go: the numbers by field, the cards
-/// in order (field, label, unit, number), whether the Esplora's card is
+/// in order (field, label, unit, range, number), whether the Esplora's card is
 /// there, the lit buttons, the connection state and its text, the title
 /// and subtitle, and whether the page is wider than the window.
 async fn shown(browser: &Client) -> Value {
@@ -123,6 +123,7 @@ async fn shown(browser: &Client) -> Value {
                 field: card.dataset.field,
                 label: text(card, '.label'),
                 unit: text(card, '.unit'),
+                range: text(card, '.range'),
                 number: text(card, '.number'),
               })),
               esplora: document.querySelector('.card.esplora') !== null,
@@ -420,9 +421,9 @@ async fn the_page_lays_itself_out_for_any_sketch() {
     assert_eq!(
         state["cards"],
         json!([
-            {"field": "temp", "label": "temp", "unit": "", "number": "23"},
-            {"field": "hum", "label": "hum", "unit": "", "number": "41"},
-            {"field": "lux", "label": "lux", "unit": "", "number": "512"},
+            {"field": "temp", "label": "temp", "unit": "", "range": "", "number": "23"},
+            {"field": "hum", "label": "hum", "unit": "", "range": "", "number": "41"},
+            {"field": "lux", "label": "lux", "unit": "", "range": "", "number": "512"},
         ])
     );
     assert_eq!(

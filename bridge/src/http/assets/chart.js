@@ -14,11 +14,11 @@ import { decimalsOf, formatNumber } from './fields.js';
 const GRID = 'rgba(255,255,255,0.06)';
 const TIME_GRID_MS = 15000;
 
-/** The tidy step nearest above `raw`: 1, 2, 2.5 or 5 times a power of ten. */
+/** The tidy step nearest above `raw`: 1, 2 or 5 times a power of ten. */
 function niceStep(raw) {
   const power = 10 ** Math.floor(Math.log10(raw));
   const fraction = raw / power;
-  return (fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 2.5 ? 2.5 : fraction <= 5 ? 5 : 10) * power;
+  return (fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 5 ? 5 : 10) * power;
 }
 
 /**
