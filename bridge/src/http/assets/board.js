@@ -13,6 +13,7 @@ const PALETTE = [
   '#ff6b9a', '#f5c26b', '#6bb6ff', '#a3e635', '#f472b6', '#38bdf8',
 ];
 
+/** Up to this many cards, each gets a taller chart. */
 const FEW = 4;
 
 export class Board {
@@ -31,8 +32,10 @@ export class Board {
     this.colorsUsed = 0;
     /** Whether a card came or went since the last `onLayout()`. */
     this.relaid = false;
+    /** Card element -> FieldCard, for the visibility observer. */
+    this.byElement = new WeakMap();
     this.visibility = new IntersectionObserver((entries) => {
-      for (const entry of entries) entry.target.card.visible = entry.isIntersecting;
+      for (const entry of entries) this.byElement.get(entry.target).visible = entry.isIntersecting;
     });
   }
 
@@ -102,9 +105,9 @@ export class Board {
   card(name) {
     let card = this.cards.get(name);
     if (card) return card;
-    card = new FieldCard(name, PALETTE[this.colorsUsed++ % PALETTE.length]);
-    card.describe(this.descriptions.get(name) ?? {});
-    card.element.card = card;
+    const color = PALETTE[this.colorsUsed++ % PALETTE.length];
+    card = new FieldCard(name, color, this.descriptions.get(name) ?? {});
+    this.byElement.set(card.element, card);
     this.cards.set(name, card);
     this.grid.appendChild(card.element);
     this.visibility.observe(card.element);

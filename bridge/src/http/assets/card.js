@@ -25,7 +25,8 @@ function rangeText({ min, max, unit }) {
 }
 
 export class FieldCard {
-  constructor(name, color) {
+  /** The card of field `name`, drawn in `color`, shown as `description` says. */
+  constructor(name, color, description) {
     this.name = name;
     const element = template.content.firstElementChild.cloneNode(true);
     element.dataset.field = name;
@@ -49,7 +50,7 @@ export class FieldCard {
     this.seenDecimals = 0;
     this.seenMin = Infinity;
     this.seenMax = -Infinity;
-    this.describe({});
+    this.describe(description);
   }
 
   /** Shows the field as `description` says (see fields.js). */
