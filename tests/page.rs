@@ -546,3 +546,48 @@ async fn the_demo_board_gets_the_esplora_card() {
     assert_eq!(state["overflows"], false);
     browser.close().await.unwrap();
 }
+
+/// The page's own number writing and chart ranges, run in the browser from
+/// the modules the daemon serves: decimals, the sign of a value that rounds
+/// to zero, and tidy ranges from the data, the config, or both.
+#[tokio::test]
+async fn the_page_writes_numbers_and_ranges_tidily() {
+    let daemon = Daemon::start_fed(&[]);
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+    browser.goto(&daemon.base).await.unwrap();
+    let results = browser
+        .execute_async(
+            r#"
+            const done = arguments[arguments.length - 1];
+            Promise.all([import('/fields.js'), import('/chart.js')]).then(([fields, chart]) => done({
+              written: [[23.47, 1], [-0.02, 1], [-4, 0], [512, 2]].map(([v, d]) => fields.formatNumber(v, d)),
+              decimals: [512, 23.5, 0.125, 1e-7].map(fields.decimalsOf),
+              ranges: [
+                chart.axisRange(0, 1023, { minSpan: 4 }),
+                chart.axisRange(22, 22, { minSpan: 4 }),
+                chart.axisRange(3, 40, { min: -10, max: 50, minSpan: 1 }),
+                chart.axisRange(-20, 40, { min: -10, max: 50, minSpan: 1 }),
+                chart.axisRange(21.3, 21.9, { minSpan: 0.04 }),
+              ],
+            }), (error) => done({ error: String(error) }));
+            "#,
+            vec![],
+        )
+        .await
+        .expect("the page's modules should load");
+    assert_eq!(results["written"], json!(["23.5", "0.0", "−4", "512.00"]));
+    assert_eq!(results["decimals"], json!([0, 1, 3, 6]));
+    assert_eq!(
+        results["ranges"],
+        json!([
+            {"low": 0, "high": 1200, "step": 200, "decimals": 0},
+            {"low": 20, "high": 24, "step": 2, "decimals": 0},
+            {"low": -10, "high": 50, "step": 10, "decimals": 0},
+            {"low": -20, "high": 50, "step": 20, "decimals": 0},
+            {"low": 21.3, "high": 21.9, "step": 0.1, "decimals": 1},
+        ])
+    );
+    browser.close().await.unwrap();
+}
