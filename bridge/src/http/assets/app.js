@@ -18,6 +18,7 @@ import { follow } from './feed.js';
 import { loadDescriptions } from './fields.js';
 import { Status } from './status.js';
 
+/** Every chart shows the last minute. */
 const WINDOW_MS = 60000;
 /** About 30 frames a second is smooth enough, and half the work of 60. */
 const FRAME_MS = 30;
@@ -26,6 +27,7 @@ const FRAME_MS = 30;
  * and each rewrite repaints a large glowing number.
  */
 const NUMBERS_MS = 100;
+/** How often the rate and "updated … ago" are rewritten, and old points dropped. */
 const TICK_MS = 250;
 
 const status = new Status();
