@@ -591,3 +591,57 @@ async fn the_page_writes_numbers_and_ranges_tidily() {
     );
     browser.close().await.unwrap();
 }
+
+/// A plotter sketch whose fields the config describes: each card shows
+/// the configured label, unit, range and decimals; a field the config
+/// does not describe is shown with the decimals its values came with.
+#[tokio::test]
+async fn described_fields_show_their_label_unit_range_and_decimals() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
+        "[fields.\"temp_C\"]\n\
+         label = \"Temperature\"\n\
+         unit = \"°C\"\n\
+         min = -10\n\
+         max = 50\n\
+         decimals = 1\n\
+         [fields.\"hum_%\"]\n\
+         label = \"Humidity\"\n\
+         unit = \"%\"\n\
+         min = 0\n\
+         max = 100\n\
+         decimals = 0\n",
+    )
+    .unwrap();
+    let daemon = Daemon::start_fed(&["--config", config.to_str().unwrap(), "--max-rate-hz", "0"]);
+    daemon.feed("temp_C:23.47 hum_%:41.2 lux:512\n");
+
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+    browser.goto(&daemon.base).await.unwrap();
+    let state = wait_page(&browser, "three described cards", |s| {
+        s["cards"].as_array().is_some_and(|c| c.len() == 3) && s["numbers"]["lux"] == "512"
+    })
+    .await;
+    assert_eq!(
+        state["cards"],
+        json!([
+            {"field": "temp_C", "label": "Temperature", "unit": "°C", "range": "−10 – 50 °C", "number": "23.5"},
+            {"field": "hum_%", "label": "Humidity", "unit": "%", "range": "0 – 100 %", "number": "41"},
+            {"field": "lux", "label": "lux", "unit": "", "range": "", "number": "512"},
+        ])
+    );
+    assert_eq!(state["esplora"], false);
+
+    // A value that rounds to zero has no sign; an undescribed field keeps
+    // the most decimals it has shown, so that its number does not jump.
+    daemon.feed("temp_C:-0.02 hum_%:40.6 lux:7.25\ntemp_C:-0.02 hum_%:40.6 lux:500\n");
+    let state = wait_page(&browser, "lux at 500", |s| s["numbers"]["lux"] == "500.00").await;
+    assert_eq!(state["numbers"]["temp_C"], "0.0");
+    assert_eq!(state["numbers"]["hum_%"], "41");
+    wait_chart(&browser, "temp_C").await;
+    browser.close().await.unwrap();
+}
