@@ -2,25 +2,26 @@
 //!
 //! The page is plain HTML, CSS and JavaScript in `assets/`, built into the
 //! binary with `include_bytes!` so that it works with no network and no
-//! files beside the daemon. Its charts are drawn on canvas by its own
-//! script; it follows `/events` with `EventSource`, which reconnects by
-//! itself and resumes with `Last-Event-ID`.
+//! files beside the daemon. The page lays itself out from the data: a card
+//! per field, described by `/api/fields` where the daemon has that route.
+//! Its charts are drawn on canvas by its own scripts, a few small ES modules
+//! with no build step; it follows `/events` with `EventSource`, which
+//! reconnects by itself and resumes with `Last-Event-ID`.
 
 use hyper::Response;
 
 use super::router::{Body, plain, with_type};
 
-/// The page's files: path, body, content type.
-const ASSETS: [(&str, &[u8], &str); 4] = [
+/// The content type of the page's scripts (ES modules).
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
+/// The page's files: path, body, content type. `app.js` is the entry point
+/// and names what each module does.
+const ASSETS: [(&str, &[u8], &str); 12] = [
     (
         "/",
         include_bytes!("assets/index.html"),
         "text/html; charset=utf-8",
-    ),
-    (
-        "/app.js",
-        include_bytes!("assets/app.js"),
-        "text/javascript; charset=utf-8",
     ),
     (
         "/app.css",
@@ -32,6 +33,19 @@ const ASSETS: [(&str, &[u8], &str); 4] = [
         include_bytes!("assets/favicon.svg"),
         "image/svg+xml",
     ),
+    ("/app.js", include_bytes!("assets/app.js"), JAVASCRIPT),
+    ("/feed.js", include_bytes!("assets/feed.js"), JAVASCRIPT),
+    ("/fields.js", include_bytes!("assets/fields.js"), JAVASCRIPT),
+    ("/board.js", include_bytes!("assets/board.js"), JAVASCRIPT),
+    ("/card.js", include_bytes!("assets/card.js"), JAVASCRIPT),
+    ("/trace.js", include_bytes!("assets/trace.js"), JAVASCRIPT),
+    ("/chart.js", include_bytes!("assets/chart.js"), JAVASCRIPT),
+    (
+        "/esplora.js",
+        include_bytes!("assets/esplora.js"),
+        JAVASCRIPT,
+    ),
+    ("/status.js", include_bytes!("assets/status.js"), JAVASCRIPT),
 ];
 
 /// The asset at `path`, if there is one: its body and content type.

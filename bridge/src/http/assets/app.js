@@ -1,299 +1,101 @@
-// The live page: follows /events and shows every field as a large number
-// and a rolling one-minute chart, the buttons as lit indicators, and the
-// state of the connection. EventSource reconnects by itself and sends the
-// last event id back, so the daemon resumes where the page left off; if the
-// browser gives up (an HTTP error), a new EventSource starts afresh.
-'use strict';
+// The live page: a card per field the board sends, each a large number and
+// a chart of its last minute, laid out as the data arrives. The modules:
+//
+// - feed.js: follows /events (reconnects and resumes by itself);
+// - fields.js: the daemon's field descriptions (/api/fields), and how a
+//   value is written;
+// - board.js: which cards there are, and in what order;
+// - card.js: one field's card; trace.js: its last minute of values;
+//   chart.js: drawing a trace;
+// - esplora.js: the Esplora's joystick and switches;
+// - status.js: the connection state, the rate, the last update.
+//
+// This file wires them: events go to the board and the status, and the
+// cards are drawn on animation frames.
 
+import { Board } from './board.js';
+import { follow } from './feed.js';
+import { loadDescriptions } from './fields.js';
+import { Status } from './status.js';
+
+/** Every chart shows the last minute. */
 const WINDOW_MS = 60000;
-const RECONNECT_MS = 2000;
-const RATE_WINDOW_MS = 5000;
+/** About 30 frames a second is smooth enough, and half the work of 60. */
+const FRAME_MS = 30;
+/**
+ * Numbers are rewritten at most 10 times a second: faster is unreadable,
+ * and each rewrite repaints a large glowing number.
+ */
+const NUMBERS_MS = 100;
+/** How often the rate and "updated … ago" are rewritten, and old points dropped. */
+const TICK_MS = 250;
 
-// Known fields, in the order they are laid out. Others get a card at the end.
-// `span` is the smallest range a chart shows, so that a sensor's own noise
-// is drawn as the wobble it is rather than blown up to the full height.
-const FIELDS = {
-  slider: { label: 'Slider', range: '0 – 1023', color: '#7c9cff', span: 64 },
-  light: { label: 'Light', range: '0 – 1023', color: '#ffd84d', span: 64 },
-  microphone: { label: 'Microphone', range: '0 – 1023', color: '#c084fc', span: 64 },
-  temperature: { label: 'Temperature', unit: '°C', color: '#ff8f6b', span: 4 },
-  accel_x: { label: 'Accel X', range: '≈ 160 per g', color: '#ff6b9a', span: 48 },
-  accel_y: { label: 'Accel Y', range: '≈ 160 per g', color: '#ff9b6b', span: 48 },
-  accel_z: { label: 'Accel Z', range: '≈ 160 per g', color: '#f5c26b', span: 48 },
-  joystick_x: { label: 'Joystick X', range: '−512 – 511', color: '#6be4ff', span: 64 },
-  joystick_y: { label: 'Joystick Y', range: '−512 – 511', color: '#6bb6ff', span: 64 },
-  user: { label: 'User', color: '#7ee0a1', span: 8 },
-};
-const DEFAULT_SPAN = 8;
-const SPARE_COLORS = ['#a3e635', '#f472b6', '#38bdf8', '#fbbf24', '#a78bfa'];
+const status = new Status();
+const board = new Board(document.getElementById('grid'), showBoardName);
 
-const state = {
-  open: false,
-  everOpen: false,
-  board: null,
-  seq: null,
-  lastEventAt: null,
-  arrivals: [],
-};
-const series = new Map();
-const grid = document.getElementById('grid');
-const template = document.getElementById('card-template');
-
-function seriesFor(field) {
-  let s = series.get(field);
-  if (s) return s;
-  const known = FIELDS[field];
-  const meta = known || {
-    label: field.replace(/_/g, ' '),
-    color: SPARE_COLORS[series.size % SPARE_COLORS.length],
-  };
-  const card = template.content.firstElementChild.cloneNode(true);
-  card.dataset.field = field;
-  card.style.setProperty('--accent', meta.color);
-  card.querySelector('.label').textContent = meta.label;
-  card.querySelector('.range').textContent = meta.range || '';
-  card.querySelector('.unit').textContent = meta.unit || '';
-  const number = card.querySelector('.number');
-  number.id = 'value-' + field;
-  grid.appendChild(card);
-  s = {
-    field,
-    color: meta.color,
-    span: meta.span || DEFAULT_SPAN,
-    number,
-    canvas: card.querySelector('canvas'),
-    maxLabel: card.querySelector('.max'),
-    minLabel: card.querySelector('.min'),
-    points: [],
-    value: null,
-  };
-  series.set(field, s);
-  return s;
+/** The header names the board: an Esplora, or any sketch. */
+function showBoardName() {
+  const name = board.isEsplora ? 'Esplora' : 'Sketch';
+  const count = board.fieldCount;
+  document.getElementById('board-name').textContent = name;
+  document.getElementById('subtitle').textContent =
+    `${count} ${count === 1 ? 'field' : 'fields'} · live from the board`;
+  document.title = `${name} · live`;
 }
 
-function setValue(field, value, now) {
-  if (field === 'buttons') {
-    showButtons(value);
-    return;
-  }
-  const s = seriesFor(field);
-  s.number.textContent = String(value);
-  s.value = value;
-  s.points.push([now, value]);
-  if (field === 'joystick_x' || field === 'joystick_y') moveKnob();
+/** Shows the connection's state; the charts stop where it stops being live. */
+function showStatus(change) {
+  const wasLive = status.live;
+  change();
+  if (wasLive && !status.live) board.gap(performance.now());
 }
 
-function showButtons(mask) {
-  document.getElementById('value-buttons').textContent = String(mask);
-  for (const el of document.querySelectorAll('[data-button]')) {
-    el.classList.toggle('lit', (mask >> Number(el.dataset.button)) & 1);
-  }
-}
-
-function moveKnob() {
-  const knob = document.getElementById('stick-knob');
-  const at = (field) => {
-    const s = series.get(field);
-    return s && s.value !== null ? Math.max(-1, Math.min(1, s.value / 512)) : 0;
-  };
-  knob.setAttribute('cx', (at('joystick_x') * 41).toFixed(1));
-  knob.setAttribute('cy', (-at('joystick_y') * 41).toFixed(1));
-}
-
-function handle(type, event) {
+function onEvent(type, event) {
   const now = performance.now();
-  state.seq = event.seq;
-  state.lastEventAt = now;
-  state.arrivals.push(now);
-  if (event.board) state.board = event.board;
-  for (const [field, value] of Object.entries(event.values || {})) {
-    setValue(field, value, now);
-  }
-  document.getElementById('seq').textContent = 'seq ' + event.seq;
-  showConnection();
+  if (type === 'snapshot') board.snapshot(event.values ?? {}, now);
+  else if (type === 'delta') board.update(event.values ?? {}, now);
+  showStatus(() => status.event(event, now));
 }
 
-function showConnection() {
-  let mode;
-  let text;
-  if (!state.open) {
-    mode = state.everOpen ? 'reconnecting' : 'connecting';
-    text = state.everOpen ? 'Reconnecting…' : 'Connecting…';
-  } else if (state.board === 'disconnected') {
-    mode = 'board-disconnected';
-    text = 'Board disconnected';
-  } else {
-    mode = 'live';
-    text = 'Live';
-  }
-  if (document.body.dataset.connection === 'live' && mode !== 'live') {
-    const now = performance.now();
-    for (const s of series.values()) s.points.push([now, null]);
-  }
-  document.body.dataset.connection = mode;
-  document.getElementById('connection-text').textContent = text;
-}
-
-function connect() {
-  const source = new EventSource('/events');
-  source.onopen = () => {
-    state.open = true;
-    state.everOpen = true;
-    showConnection();
-  };
-  source.onerror = () => {
-    state.open = false;
-    showConnection();
-    if (source.readyState === EventSource.CLOSED) {
-      setTimeout(connect, RECONNECT_MS);
-    }
-  };
-  for (const type of ['snapshot', 'delta', 'status']) {
-    source.addEventListener(type, (message) => handle(type, JSON.parse(message.data)));
-  }
-}
-
-// Charts: every field's last minute, redrawn on animation frames. Points
-// arrive only when a value changes, so the line holds each value until the
-// next. While the page is not live nothing is known, so the line stops: a
-// null point marks where it went stale.
-function drawChart(s, now) {
-  const canvas = s.canvas;
-  const ratio = window.devicePixelRatio || 1;
-  const width = Math.round(canvas.clientWidth * ratio);
-  const height = Math.round(canvas.clientHeight * ratio);
-  if (!width || !height) return;
-  if (canvas.width !== width || canvas.height !== height) {
-    canvas.width = width;
-    canvas.height = height;
-  }
-  const start = now - WINDOW_MS;
-  // Keep one point from before the window: it is the value at its left edge.
-  let drop = 0;
-  while (drop + 1 < s.points.length && s.points[drop + 1][0] <= start) drop++;
-  if (drop) s.points.splice(0, drop);
-  const ctx = canvas.getContext('2d');
-  ctx.clearRect(0, 0, width, height);
-  if (!s.points.length) return;
-
-  let min = Infinity;
-  let max = -Infinity;
-  for (const [, v] of s.points) {
-    if (v === null) continue;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  if (min === Infinity) return;
-  s.maxLabel.textContent = String(max);
-  s.minLabel.textContent = String(min);
-  // A flat line sits in the middle.
-  const span = Math.max(max - min, s.span);
-  const mid = (max + min) / 2;
-  const low = mid - span * 0.6;
-  const high = mid + span * 0.6;
-  const pad = 3 * ratio;
-  const y = (v) => pad + (1 - (v - low) / (high - low)) * (height - 2 * pad);
-  const x = (t) => Math.max(0, ((t - start) / WINDOW_MS) * width);
-
-  // A faint grid: quarters of the height, and every 15 s, moving with time.
-  ctx.strokeStyle = 'rgba(255,255,255,0.05)';
-  ctx.lineWidth = 1;
-  ctx.beginPath();
-  for (const f of [0.25, 0.5, 0.75]) {
-    ctx.moveTo(0, Math.round(height * f) + 0.5);
-    ctx.lineTo(width, Math.round(height * f) + 0.5);
-  }
-  const epoch = performance.timeOrigin;
-  for (let t = Math.ceil((epoch + start) / 15000) * 15000 - epoch; t < now; t += 15000) {
-    const gx = Math.round(x(t)) + 0.5;
-    ctx.moveTo(gx, 0);
-    ctx.lineTo(gx, height);
-  }
-  ctx.stroke();
-
-  // Each value holds until the next; a gap (null) ends a segment, and the
-  // last segment runs on to now only while the page is live.
-  const segments = [];
-  let segment = null;
-  let last = null;
-  for (const [t, v] of s.points) {
-    const px = Math.floor(x(t));
-    if (v === null) {
-      if (segment) segment.push([px, y(last)]);
-      segment = null;
-      continue;
-    }
-    if (!segment) {
-      segment = [];
-      segments.push(segment);
-    } else {
-      segment.push([px, y(last)]);
-    }
-    segment.push([px, y(v)]);
-    last = v;
-  }
-  if (segment) segment.push([width, y(last)]);
-
-  const gradient = ctx.createLinearGradient(0, 0, 0, height);
-  gradient.addColorStop(0, s.color + '55');
-  gradient.addColorStop(1, s.color + '00');
-  const line = new Path2D();
-  const fill = new Path2D();
-  for (const points of segments) {
-    line.moveTo(points[0][0], points[0][1]);
-    fill.moveTo(points[0][0], height);
-    for (const [px, py] of points) {
-      line.lineTo(px, py);
-      fill.lineTo(px, py);
-    }
-    fill.lineTo(points[points.length - 1][0], height);
-    fill.closePath();
-  }
-  ctx.fillStyle = gradient;
-  ctx.fill(fill);
-  ctx.lineJoin = 'round';
-  ctx.lineWidth = 1.6 * ratio;
-  ctx.strokeStyle = s.color;
-  ctx.shadowColor = s.color;
-  ctx.shadowBlur = 8 * ratio;
-  ctx.stroke(line);
-  ctx.shadowBlur = 0;
-
-  if (segment) {
-    ctx.beginPath();
-    ctx.arc(width - 3 * ratio, y(last), 3 * ratio, 0, Math.PI * 2);
-    ctx.fillStyle = '#fff';
-    ctx.shadowColor = s.color;
-    ctx.shadowBlur = 10 * ratio;
-    ctx.fill();
-    ctx.shadowBlur = 0;
-  }
+/** Asks the daemon again how to show its fields: a new daemon may say otherwise. */
+async function describe() {
+  board.describe(await loadDescriptions());
 }
 
 let lastFrame = 0;
+let lastNumbers = 0;
 function frame(now) {
-  // About 30 frames a second is smooth enough, and half the work of 60.
-  if (now - lastFrame >= 30) {
+  if (now - lastFrame >= FRAME_MS) {
     lastFrame = now;
-    for (const s of series.values()) drawChart(s, now);
+    const numbers = now - lastNumbers >= NUMBERS_MS;
+    if (numbers) lastNumbers = now;
+    board.render(now - WINDOW_MS, now, numbers);
   }
   requestAnimationFrame(frame);
 }
 
-function tick() {
-  const now = performance.now();
-  while (state.arrivals.length && state.arrivals[0] < now - RATE_WINDOW_MS) state.arrivals.shift();
-  const rate = state.arrivals.length / (RATE_WINDOW_MS / 1000);
-  document.getElementById('rate').textContent = (rate < 10 ? rate.toFixed(1) : Math.round(rate)) + ' ev/s';
-  const updated = document.getElementById('updated');
-  if (state.lastEventAt !== null) {
-    const ago = (now - state.lastEventAt) / 1000;
-    updated.textContent = ago < 1 ? 'updated just now' : 'updated ' + ago.toFixed(0) + ' s ago';
-  }
+async function start() {
+  // The descriptions first, so that the first cards show with their labels.
+  await describe();
+  let opens = 0;
+  follow({
+    onOpen() {
+      if (opens++) describe();
+      showStatus(() => status.opened());
+    },
+    onLost() {
+      showStatus(() => status.lost());
+    },
+    onEvent,
+  });
+  requestAnimationFrame(frame);
+  // Runs in a hidden tab too (where frames do not), so that traces stay short.
+  setInterval(() => {
+    const now = performance.now();
+    status.tick(now);
+    board.prune(now - WINDOW_MS);
+  }, TICK_MS);
 }
 
-for (const field of Object.keys(FIELDS)) seriesFor(field);
-showConnection();
-connect();
-requestAnimationFrame(frame);
-setInterval(tick, 250);
+status.show();
+start();
