@@ -21,16 +21,17 @@ struct BuiltIn {
     range: Option<(i64, i64)>,
 }
 
-/// The 10-bit analog inputs read 0 to 1023; the joystick is centred on 0;
-/// the accelerometer reads about 160 per g over the same 10 bits.
+/// The 10-bit analog inputs read 0 to 1023; the joystick is centred on 0.
+/// The accelerometer reads about 160 per g over the same 10 bits, but a
+/// board at rest moves over a few counts of it: its charts follow the data.
 const BUILT_IN: [BuiltIn; 11] = [
     builtin("s", "Slider", None, Some((0, 1023))),
     builtin("l", "Light", None, Some((0, 1023))),
     builtin("m", "Microphone", None, Some((0, 1023))),
     builtin("t", "Temperature", Some("°C"), None),
-    builtin("x", "Accel X", Some("g/160"), Some((-512, 511))),
-    builtin("y", "Accel Y", Some("g/160"), Some((-512, 511))),
-    builtin("z", "Accel Z", Some("g/160"), Some((-512, 511))),
+    builtin("x", "Accel X", Some("g/160"), None),
+    builtin("y", "Accel Y", Some("g/160"), None),
+    builtin("z", "Accel Z", Some("g/160"), None),
     builtin("j", "Joystick X", None, Some((-512, 511))),
     builtin("k", "Joystick Y", None, Some((-512, 511))),
     builtin("u", "User", None, None),

@@ -86,7 +86,7 @@ mod tests {
         assert_eq!(fields["hum_%"], json!({}));
         assert_eq!(
             fields["accel_x"],
-            json!({"label":"Accel X","unit":"g/160","min":-512,"max":511,"decimals":0})
+            json!({"label":"Accel X","unit":"g/160","decimals":0})
         );
         assert_eq!(fields.as_object().map(Map::len), Some(13));
     }
