@@ -2,14 +2,14 @@
 //! and the hub's fan-out of one event to many clients.
 //!
 //! `cargo bench -p esplora-bridge --bench pipeline` for full runs; CI runs
-//! it in a short mode.
+//! each once, in criterion's test mode.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Bencher, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use esplora_bridge::hub::Hub;
 use esplora_bridge::metrics::Metrics;
 use esplora_bridge::transform::Values;
@@ -27,31 +27,38 @@ fn capture() -> Vec<u8> {
     capture_named("esplora-100hz-60s.log")
 }
 
+fn lines_of(bytes: &[u8]) -> Vec<&[u8]> {
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+/// Parses and diffs every line, as the pipeline does before the throttle.
+fn parse_and_diff(b: &mut Bencher, lines: &[&[u8]]) {
+    let mut diff = Diff::new(Names::default(), BTreeMap::new());
+    let mut changes = Values::new();
+    b.iter(|| {
+        let mut changed = 0;
+        for line in lines {
+            if let Ok(reading) = parse_line(black_box(line)) {
+                changes.clear();
+                if diff.apply(&reading.fields, &mut changes).is_ok() {
+                    changed += changes.len();
+                }
+            }
+        }
+        changed
+    })
+}
+
 fn bench_transforms(c: &mut Criterion) {
     let bytes = capture();
-    let lines: Vec<&[u8]> = bytes
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines = lines_of(&bytes);
     let mut group = c.benchmark_group("transforms/lines");
     group.throughput(Throughput::Elements(lines.len() as u64));
 
-    group.bench_function("parse+diff", |b| {
-        let mut diff = Diff::new(Names::default(), BTreeMap::new());
-        let mut changes = Values::new();
-        b.iter(|| {
-            let mut changed = 0;
-            for line in &lines {
-                if let Ok(reading) = parse_line(black_box(line)) {
-                    changes.clear();
-                    if diff.apply(&reading.fields, &mut changes).is_ok() {
-                        changed += changes.len();
-                    }
-                }
-            }
-            changed
-        })
-    });
+    group.bench_function("parse+diff", |b| parse_and_diff(b, &lines));
 
     group.bench_function("frame+parse+diff+throttle", |b| {
         let mut diff = Diff::new(Names::default(), BTreeMap::new());
@@ -84,28 +91,10 @@ fn bench_transforms(c: &mut Criterion) {
 /// one fault of each kind): parse and diff, as for the Esplora.
 fn bench_plotter(c: &mut Criterion) {
     let bytes = capture_named("plotter-3-fields.log");
-    let lines: Vec<&[u8]> = bytes
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines = lines_of(&bytes);
     let mut group = c.benchmark_group("transforms/plotter-lines");
     group.throughput(Throughput::Elements(lines.len() as u64));
-    group.bench_function("parse+diff", |b| {
-        let mut diff = Diff::new(Names::default(), BTreeMap::new());
-        let mut changes = Values::new();
-        b.iter(|| {
-            let mut changed = 0;
-            for line in &lines {
-                if let Ok(reading) = parse_line(black_box(line)) {
-                    changes.clear();
-                    if diff.apply(&reading.fields, &mut changes).is_ok() {
-                        changed += changes.len();
-                    }
-                }
-            }
-            changed
-        })
-    });
+    group.bench_function("parse+diff", |b| parse_and_diff(b, &lines));
     group.finish();
 }
 
