@@ -1,7 +1,8 @@
 //! The parser alone: lines a second and bytes a second, on the sample
 //! captures and on a million generated lines.
 //!
-//! `cargo bench -p esplora-parser` for full runs; CI runs it in a short mode.
+//! `cargo bench -p esplora-parser` for full runs; CI runs each once, in
+//! criterion's test mode.
 
 use std::hint::black_box;
 
