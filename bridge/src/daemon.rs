@@ -49,12 +49,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut service = Service::from_env();
     let shutdown = Shutdown::new();
 
+    let (commands, inbox) = Commands::new(config.commands.enabled, source.is_serial());
     let mut metrics = Metrics::new();
-    let sinks = Sinks::build(&config, &mut metrics)?;
+    let sinks = Sinks::build(&config, &mut metrics, &commands)?;
     let metrics = Arc::new(metrics);
     let hub = Arc::new(Hub::new(config.http.history, Arc::clone(&metrics)));
     info!(input = %config.input.spec, "listening on http://{}", listener.local_addr()?);
-    let (commands, inbox) = Commands::new(config.commands.enabled, source.is_serial());
     let token = match (&config.http.token, &config.http.token_file) {
         (Some(token), _) => Some(SecretString::from(token.as_str())),
         (None, Some(path)) => Some(read_token(path)?),

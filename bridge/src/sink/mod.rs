@@ -28,8 +28,10 @@
 //!
 //! - [`relay`]: the Pusher Channels HTTP API (Pusher, or a compatible
 //!   server such as sockudo).
+//! - [`mqtt`]: an MQTT broker, with Home Assistant discovery and commands.
 
 pub mod follow;
+pub mod mqtt;
 pub mod outbox;
 pub mod relay;
 
@@ -42,6 +44,7 @@ use hyper::StatusCode;
 use prometheus_client::registry::Registry;
 
 pub use self::follow::{Followed, Follower};
+use crate::command::Commands;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
@@ -66,6 +69,8 @@ pub struct Context<'a> {
     /// The sink's own metrics registry, prefixed with its name
     /// (`esplora_<name>_`).
     pub registry: &'a mut Registry,
+    /// Where commands to the board go (for a sink that takes them).
+    pub commands: &'a Commands,
 }
 
 /// A route a sink adds to the local server. The server applies its access
@@ -92,15 +97,27 @@ pub struct Sinks(Vec<Box<dyn Sink>>);
 impl Sinks {
     /// Builds every sink the config has a section for. The list of sinks is
     /// this function: one line each.
-    pub fn build(config: &Config, metrics: &mut Metrics) -> anyhow::Result<Sinks> {
+    pub fn build(
+        config: &Config,
+        metrics: &mut Metrics,
+        commands: &Commands,
+    ) -> anyhow::Result<Sinks> {
         let mut sinks = Sinks::default();
-        sinks.add(metrics, "relay", config.relay.as_ref(), relay::build)?;
+        sinks.add(
+            metrics,
+            commands,
+            "relay",
+            config.relay.as_ref(),
+            relay::build,
+        )?;
+        sinks.add(metrics, commands, "mqtt", config.mqtt.as_ref(), mqtt::build)?;
         Ok(sinks)
     }
 
     fn add<C>(
         &mut self,
         metrics: &mut Metrics,
+        commands: &Commands,
         name: &str,
         section: Option<&C>,
         build: fn(&C, &mut Context) -> anyhow::Result<Box<dyn Sink>>,
@@ -108,6 +125,7 @@ impl Sinks {
         if let Some(section) = section {
             let mut context = Context {
                 registry: metrics.sub_registry(name),
+                commands,
             };
             self.0.push(build(section, &mut context)?);
         }

@@ -144,6 +144,12 @@ impl Outbox {
         }
     }
 
+    /// The board's state as of the latest event, whether or not an update
+    /// is waiting.
+    pub fn board(&self) -> Board {
+        self.board
+    }
+
     /// Whether an update is waiting (and there is a reading to send).
     pub fn ready(&self) -> bool {
         self.ready && !self.values.is_empty()

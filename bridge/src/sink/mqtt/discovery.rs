@@ -1,0 +1,148 @@
+//! Home Assistant MQTT discovery: one retained config per field, so that
+//! the board shows up as a device with an entity per reading, without a
+//! line of YAML.
+//!
+//! Each field is a `sensor` on `homeassistant/sensor/<node_id>/<field>/config`
+//! that reads `<prefix>/state` through a `value_template`, with
+//! `state_class: measurement` and the sink's availability topic. The
+//! `buttons` bitmask becomes one `binary_sensor` per button (the bits of
+//! `board-sketch/README.md`). Keys are Home Assistant's full names, not
+//! its abbreviations: both are accepted, and these can be read. A field
+//! whose name cannot be a topic level is left out.
+
+use serde_json::{Value, json};
+
+use super::topics::{Topics, topic_level};
+
+/// The field holding the button bitmask.
+const BUTTONS: &str = "buttons";
+/// Bit, object id, name.
+const BUTTON_BITS: [(u32, &str, &str); 5] = [
+    (0, "button_down", "Button down"),
+    (1, "button_left", "Button left"),
+    (2, "button_up", "Button up"),
+    (3, "button_right", "Button right"),
+    (4, "joystick_button", "Joystick button"),
+];
+
+/// Who the entities belong to.
+pub struct Device {
+    /// Home Assistant's node id: `esplora_bridge_<device>`.
+    pub node_id: String,
+    pub name: String,
+}
+
+/// The discovery messages (topic, retained JSON) for `field`.
+pub fn configs(device: &Device, topics: &Topics, field: &str) -> Vec<(String, Value)> {
+    if !topic_level(field) {
+        return Vec::new();
+    }
+    let device_block = json!({
+        "identifiers": [device.node_id],
+        "name": device.name,
+        "manufacturer": "Arduino",
+        "model": "Esplora",
+        "sw_version": concat!("esplora-bridge ", env!("CARGO_PKG_VERSION")),
+    });
+    let common = |name: &str, object_id: &str, template: String| {
+        json!({
+            "name": name,
+            "unique_id": format!("{}_{object_id}", device.node_id),
+            "object_id": format!("{}_{object_id}", device.node_id),
+            "state_topic": topics.state,
+            "value_template": template,
+            "availability_topic": topics.availability,
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "device": device_block,
+        })
+    };
+    let value = format!("value_json['values'][{}]", json!(field));
+    if field == BUTTONS {
+        return BUTTON_BITS
+            .iter()
+            .map(|(bit, object_id, name)| {
+                let mask = 1 << bit;
+                let mut config = common(
+                    name,
+                    object_id,
+                    format!("{{{{ 'ON' if ({value} | int(0)) // {mask} % 2 == 1 else 'OFF' }}}}"),
+                );
+                config["payload_on"] = json!("ON");
+                config["payload_off"] = json!("OFF");
+                (
+                    format!(
+                        "homeassistant/binary_sensor/{}/{object_id}/config",
+                        device.node_id
+                    ),
+                    config,
+                )
+            })
+            .collect();
+    }
+    let mut config = common(field, field, format!("{{{{ {value} }}}}"));
+    config["state_class"] = json!("measurement");
+    vec![(
+        format!("homeassistant/sensor/{}/{field}/config", device.node_id),
+        config,
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> Device {
+        Device {
+            node_id: "esplora_bridge_kitchen".to_owned(),
+            name: "Esplora (kitchen)".to_owned(),
+        }
+    }
+
+    /// Home Assistant's MQTT sensor schema: the keys it requires, and the
+    /// ones this config relies on.
+    #[test]
+    fn a_field_is_a_sensor_with_the_keys_home_assistant_needs() {
+        let topics = Topics::new("esplora-bridge/kitchen");
+        let configs = configs(&device(), &topics, "slider");
+        assert_eq!(configs.len(), 1);
+        let (topic, config) = &configs[0];
+        assert_eq!(
+            topic,
+            "homeassistant/sensor/esplora_bridge_kitchen/slider/config"
+        );
+        assert_eq!(config["state_topic"], "esplora-bridge/kitchen/state");
+        assert_eq!(
+            config["value_template"],
+            "{{ value_json['values'][\"slider\"] }}"
+        );
+        assert_eq!(config["unique_id"], "esplora_bridge_kitchen_slider");
+        assert_eq!(config["state_class"], "measurement");
+        assert_eq!(
+            config["availability_topic"],
+            "esplora-bridge/kitchen/availability"
+        );
+        assert_eq!(config["device"]["identifiers"][0], "esplora_bridge_kitchen");
+        for key in ["name", "model", "sw_version", "manufacturer"] {
+            assert!(config["device"][key].is_string(), "device.{key}");
+        }
+    }
+
+    #[test]
+    fn the_button_bitmask_is_one_binary_sensor_per_button() {
+        let topics = Topics::new("p");
+        let configs = configs(&device(), &topics, "buttons");
+        assert_eq!(configs.len(), 5);
+        let (topic, config) = &configs[4];
+        assert_eq!(
+            topic,
+            "homeassistant/binary_sensor/esplora_bridge_kitchen/joystick_button/config"
+        );
+        assert_eq!(
+            config["value_template"],
+            "{{ 'ON' if (value_json['values'][\"buttons\"] | int(0)) // 16 % 2 == 1 else 'OFF' }}"
+        );
+        assert!(config.get("state_class").is_none());
+        assert!(super::configs(&device(), &topics, "a/b").is_empty());
+    }
+}
