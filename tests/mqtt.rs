@@ -126,6 +126,55 @@ async fn a_replayed_capture_is_rebuilt_from_the_state_topic_and_the_field_topics
 }
 
 #[tokio::test]
+async fn over_tls_the_broker_is_checked_against_the_ca_file() {
+    let broker = Mosquitto::start_tls().await;
+    let watcher = Watcher::connect(broker.port, None).await;
+    let (tls_port, ca) = broker.tls.clone().expect("a TLS listener");
+    let dir = tempfile::tempdir().unwrap();
+    let config = |ca_file: &std::path::Path| {
+        let path = dir.path().join("bridge.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[mqtt]\nurl = \"mqtts://localhost:{tls_port}\"\nca_file = \"{}\"\ntopic_prefix = \"{PREFIX}\"\n",
+                ca_file.display()
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let daemon = Daemon::start(&["--config", &config(&ca), "--input", "demo"]);
+    watcher
+        .wait_for("a state over TLS", |messages| {
+            messages.latest(&topic("state")).map(|_| ())
+        })
+        .await;
+    drop(daemon);
+
+    // A CA that did not sign the broker's certificate: no connection.
+    let other = tempfile::tempdir().unwrap();
+    let stranger = Mosquitto::start_tls().await;
+    let (_, stranger_ca) = stranger.tls.clone().unwrap();
+    std::fs::copy(&stranger_ca, other.path().join("ca.pem")).unwrap();
+    let daemon = Daemon::start(&[
+        "--config",
+        &config(&other.path().join("ca.pem")),
+        "--input",
+        "demo",
+    ]);
+    daemon
+        .wait_for("the TLS failure to be logged", || async {
+            daemon
+                .log()
+                .iter()
+                .any(|line| line.contains("no MQTT broker connection") && line.contains("TLS"))
+                .then_some(())
+        })
+        .await;
+    assert_eq!(daemon.metric("esplora_mqtt_up").await, 0);
+}
+
+#[tokio::test]
 async fn the_last_will_says_offline_when_the_daemon_is_killed() {
     let broker = Mosquitto::start(None).await;
     let watcher = Watcher::connect(broker.port, None).await;

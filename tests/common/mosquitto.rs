@@ -20,17 +20,42 @@ pub const INSTALL: &str = "apt-get install mosquitto mosquitto-clients";
 pub struct Mosquitto {
     child: Option<Child>,
     pub port: u16,
+    /// With [`Mosquitto::start_tls`]: the TLS listener's port and the CA
+    /// file its certificate is signed by.
+    pub tls: Option<(u16, PathBuf)>,
     dir: tempfile::TempDir,
 }
 
 impl Mosquitto {
     /// Starts a broker; with `login`, only that user and password get in.
     pub async fn start(login: Option<(&str, &str)>) -> Mosquitto {
+        Self::start_with(login, false).await
+    }
+
+    /// Starts a broker with a second listener, on TLS, whose certificate
+    /// (for `localhost`) is signed by a CA this makes with `openssl`.
+    pub async fn start_tls() -> Mosquitto {
+        Self::start_with(None, true).await
+    }
+
+    async fn start_with(login: Option<(&str, &str)>, tls: bool) -> Mosquitto {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let port = free_port();
         let mut config = format!(
             "listener {port} 127.0.0.1\npersistence false\nlog_dest stderr\nlog_type all\n"
         );
+        let tls = tls.then(|| {
+            let tls_port = free_port();
+            let ca = make_certificates(dir.path());
+            let path = |name: &str| dir.path().join(name).display().to_string();
+            config.push_str(&format!(
+                "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+                path("ca.pem"),
+                path("server.pem"),
+                path("server.key")
+            ));
+            (tls_port, ca)
+        });
         match login {
             Some((user, password)) => {
                 let file = dir.path().join("passwords");
@@ -53,6 +78,7 @@ impl Mosquitto {
         let mut broker = Mosquitto {
             child: None,
             port,
+            tls,
             dir,
         };
         broker.restart().await;
@@ -120,6 +146,93 @@ fn tool(name: &str) -> PathBuf {
         return sbin;
     }
     super::tool(name, INSTALL)
+}
+
+/// A CA and a server certificate for `localhost` signed by it, made with
+/// the `openssl` command line in `dir`; returns the CA's file.
+fn make_certificates(dir: &std::path::Path) -> PathBuf {
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|error| {
+                panic!("openssl is not installed ({error}): apt-get install openssl")
+            });
+        assert!(
+            output.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=esplora test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .expect("the extension file should be writable");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+    ]);
+    // Mosquitto started as root reads its files as the `mosquitto` user.
+    use std::os::unix::fs::PermissionsExt;
+    for (path, mode) in [(dir.to_path_buf(), 0o755), (dir.join("server.key"), 0o644)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .expect("the test's own files");
+    }
+    dir.join("ca.pem")
 }
 
 fn free_port() -> u16 {
