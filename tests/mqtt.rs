@@ -346,7 +346,13 @@ async fn home_assistant_discovery_is_sent_and_sent_again_when_it_comes_online() 
     let broker = Mosquitto::start(None).await;
     let watcher = Watcher::connect(broker.port, None).await;
     let setup = Setup::new(&broker, "homeassistant = true\n");
-    let _daemon = Daemon::start(&["--config", &setup.config, "--input", "demo"]);
+    let _daemon = Daemon::start(&[
+        "--config",
+        &setup.config,
+        "--input",
+        "demo",
+        "--enable-commands",
+    ]);
     let configs = watcher
         .wait_for("a discovery config per field", |messages| {
             let configs: Vec<(String, Value)> = messages
@@ -355,8 +361,8 @@ async fn home_assistant_discovery_is_sent_and_sent_again_when_it_comes_online() 
                 .filter(|m| m.topic.starts_with("homeassistant/") && m.topic.ends_with("/config"))
                 .map(|m| (m.topic.clone(), json(&m.payload)))
                 .collect();
-            // Ten sensors, and five buttons from the bitmask.
-            (configs.len() >= 15).then_some(configs)
+            // Ten sensors, five buttons from the bitmask, the LED and a beep.
+            (configs.len() >= 17).then_some(configs)
         })
         .await;
     let sensors = configs
@@ -368,6 +374,17 @@ async fn home_assistant_discovery_is_sent_and_sent_again_when_it_comes_online() 
         .filter(|(topic, _)| topic.starts_with("homeassistant/binary_sensor/"))
         .count();
     assert_eq!((sensors, buttons), (10, 5), "{configs:#?}");
+    let light = configs
+        .iter()
+        .find(|(topic, _)| topic.starts_with("homeassistant/light/"))
+        .map(|(_, config)| config)
+        .expect("the LED as a light");
+    assert_eq!(light["rgb_command_topic"], topic("set/led"));
+    assert!(
+        configs
+            .iter()
+            .any(|(topic, _)| topic.starts_with("homeassistant/button/"))
+    );
     let (slider_topic, slider) = configs
         .iter()
         .find(|(topic, _)| topic.ends_with("/slider/config"))

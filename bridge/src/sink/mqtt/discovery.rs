@@ -6,7 +6,9 @@
 //! that reads `<prefix>/state` through a `value_template`, with
 //! `state_class: measurement` and the sink's availability topic. The
 //! `buttons` bitmask becomes one `binary_sensor` per button (the bits of
-//! `board-sketch/README.md`). Keys are Home Assistant's full names, not
+//! `board-sketch/README.md`). With commands enabled, the LED is a `light`
+//! (RGB, optimistic: the board does not report it) and a beep a `button`,
+//! both sending to the command topics. Keys are Home Assistant's full names, not
 //! its abbreviations: both are accepted, and these can be read. A field
 //! whose name cannot be a topic level is left out.
 
@@ -32,18 +34,56 @@ pub struct Device {
     pub name: String,
 }
 
-/// The discovery messages (topic, retained JSON) for `field`.
-pub fn configs(device: &Device, topics: &Topics, field: &str) -> Vec<(String, Value)> {
-    if !topic_level(field) {
-        return Vec::new();
-    }
-    let device_block = json!({
+fn device_block(device: &Device) -> Value {
+    json!({
         "identifiers": [device.node_id],
         "name": device.name,
         "manufacturer": "Arduino",
         "model": "Esplora",
         "sw_version": concat!("esplora-bridge ", env!("CARGO_PKG_VERSION")),
-    });
+    })
+}
+
+/// The discovery messages for the commands: the LED and a beep.
+pub fn command_configs(device: &Device, topics: &Topics) -> Vec<(String, Value)> {
+    let node = &device.node_id;
+    vec![
+        (
+            format!("homeassistant/light/{node}/led/config"),
+            json!({
+                "name": "LED",
+                "unique_id": format!("{node}_led"),
+                "command_topic": topics.set_led,
+                "payload_on": "[255,255,255]",
+                "payload_off": "[0,0,0]",
+                "rgb_command_topic": topics.set_led,
+                "rgb_command_template": "[{{ red }},{{ green }},{{ blue }}]",
+                "on_command_type": "first",
+                "optimistic": true,
+                "availability_topic": topics.availability,
+                "device": device_block(device),
+            }),
+        ),
+        (
+            format!("homeassistant/button/{node}/beep/config"),
+            json!({
+                "name": "Beep",
+                "unique_id": format!("{node}_beep"),
+                "command_topic": topics.set_tone,
+                "payload_press": "{\"hz\":880,\"ms\":200}",
+                "availability_topic": topics.availability,
+                "device": device_block(device),
+            }),
+        ),
+    ]
+}
+
+/// The discovery messages (topic, retained JSON) for `field`.
+pub fn configs(device: &Device, topics: &Topics, field: &str) -> Vec<(String, Value)> {
+    if !topic_level(field) {
+        return Vec::new();
+    }
+    let device_block = device_block(device);
     let common = |name: &str, object_id: &str, template: String| {
         json!({
             "name": name,
@@ -144,5 +184,33 @@ mod tests {
         );
         assert!(config.get("state_class").is_none());
         assert!(super::configs(&device(), &topics, "a/b").is_empty());
+    }
+
+    #[test]
+    fn commands_are_a_light_and_a_button_sending_what_the_command_topics_take() {
+        let topics = Topics::new("p");
+        let configs = command_configs(&device(), &topics);
+        let (light_topic, light) = &configs[0];
+        assert_eq!(
+            light_topic,
+            "homeassistant/light/esplora_bridge_kitchen/led/config"
+        );
+        assert_eq!(light["rgb_command_topic"], "p/set/led");
+        // What the template makes is what set/led accepts.
+        let rendered = "[12,34,56]";
+        assert!(
+            super::super::commands::parse(super::super::commands::Kind::Led, rendered.as_bytes())
+                .is_ok()
+        );
+        assert_eq!(
+            light["rgb_command_template"],
+            "[{{ red }},{{ green }},{{ blue }}]"
+        );
+        let (_, button) = &configs[1];
+        let press = button["payload_press"].as_str().unwrap();
+        assert!(
+            super::super::commands::parse(super::super::commands::Kind::Tone, press.as_bytes())
+                .is_ok()
+        );
     }
 }

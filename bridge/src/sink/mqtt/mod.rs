@@ -244,6 +244,11 @@ impl Mqtt {
             return;
         };
         if self.homeassistant {
+            if session.discovered.is_empty() && !matches!(self.commands, Commands::Disabled) {
+                for (topic, config) in discovery::command_configs(&self.device, &self.topics) {
+                    self.put(session, Published::discovery, &topic, config.to_string());
+                }
+            }
             for (name, _) in update.values.iter() {
                 if !session.discovered.contains(name) {
                     for (topic, config) in discovery::configs(&self.device, &self.topics, name) {
