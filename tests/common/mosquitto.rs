@@ -152,13 +152,11 @@ fn tool(name: &str) -> PathBuf {
 /// the `openssl` command line in `dir`; returns the CA's file.
 fn make_certificates(dir: &std::path::Path) -> PathBuf {
     let openssl = |args: &[&str]| {
-        let output = Command::new("openssl")
+        let output = Command::new(super::tool("openssl", "apt-get install openssl"))
             .args(args)
             .current_dir(dir)
             .output()
-            .unwrap_or_else(|error| {
-                panic!("openssl is not installed ({error}): apt-get install openssl")
-            });
+            .expect("openssl should run");
         assert!(
             output.status.success(),
             "openssl {args:?} failed: {}",
