@@ -126,14 +126,15 @@ mod tests {
         let hub = hub();
         let shutdown = Shutdown::new();
         let mut follower = Follower::new(Arc::clone(&hub), shutdown.clone());
-        assert_eq!(follower.snapshot().seq, 0);
+        // A run's seq starts where its clock says, not at 0.
+        let start = follower.snapshot().seq;
         hub.publish_delta(&Values::of(&[("a", 1)]));
-        assert!(matches!(follower.next().await, Followed::Event(e) if e.seq == 1));
+        assert!(matches!(follower.next().await, Followed::Event(e) if e.seq == start + 1));
         hub.publish_delta(&Values::of(&[("a", 2)]));
         hub.publish_delta(&Values::of(&[("a", 3)]));
         shutdown.finish(Duration::ZERO).await;
-        assert!(matches!(follower.next().await, Followed::Event(e) if e.seq == 2));
-        assert!(matches!(follower.next().await, Followed::Event(e) if e.seq == 3));
+        assert!(matches!(follower.next().await, Followed::Event(e) if e.seq == start + 2));
+        assert!(matches!(follower.next().await, Followed::Event(e) if e.seq == start + 3));
         assert!(matches!(
             follower.next().await,
             Followed::Stopped { deadline } if deadline > Instant::now()
@@ -146,6 +147,7 @@ mod tests {
     async fn a_follower_that_falls_behind_starts_over_from_a_snapshot() {
         let hub = hub();
         let mut follower = Follower::new(Arc::clone(&hub), Shutdown::new());
+        let start = follower.snapshot().seq;
         for i in 0..300 {
             hub.publish_delta(&Values::of(&[("a", i)]));
         }
@@ -153,12 +155,12 @@ mod tests {
             Followed::Resynced { missed, snapshot } => {
                 assert!(missed > 0);
                 assert_eq!(snapshot.kind, EventKind::Snapshot);
-                assert_eq!(snapshot.seq, 300);
+                assert_eq!(snapshot.seq, start + 300);
                 assert_eq!(snapshot.values, Values::of(&[("a", 299)]));
             }
             other => panic!("expected a resync, got {other:?}"),
         }
         hub.publish_delta(&Values::of(&[("a", 1)]));
-        assert!(matches!(follower.next().await, Followed::Event(e) if e.seq == 301));
+        assert!(matches!(follower.next().await, Followed::Event(e) if e.seq == start + 301));
     }
 }
