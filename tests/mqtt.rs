@@ -419,6 +419,9 @@ async fn an_mqtt_command_reaches_the_board_and_a_bad_one_gets_an_error() {
         &port.input(),
         "--enable-commands",
     ]);
+    // Once the daemon has the port in raw mode: before, the terminal would
+    // echo these lines back, and they would read as the daemon's.
+    daemon.wait_board("connected").await;
     board.send("s:0\ns:1\n");
     watcher
         .wait_for("a state", |messages| {
