@@ -392,6 +392,13 @@ async fn home_assistant_discovery_is_sent_and_sent_again_when_it_comes_online() 
     assert_eq!(slider["state_topic"], topic("state"));
     assert_eq!(slider["availability_topic"], topic("availability"));
     assert_eq!(slider["state_class"], "measurement");
+    // Units come from the field descriptions (built in, or [fields."NAME"]).
+    let temperature = configs
+        .iter()
+        .find(|(topic, _)| topic.ends_with("/temperature/config"))
+        .map(|(_, config)| config)
+        .expect("a config for the temperature");
+    assert_eq!(temperature["unit_of_measurement"], "°C");
     assert!(slider["unique_id"].is_string() && slider["device"]["identifiers"].is_array());
 
     watcher.publish("homeassistant/status", "online").await;

@@ -35,11 +35,12 @@ pub mod mqtt;
 pub mod outbox;
 pub mod relay;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use esplora_config::Config;
+use esplora_config::{Config, FieldConfig};
 use hyper::StatusCode;
 use prometheus_client::registry::Registry;
 
@@ -71,6 +72,9 @@ pub struct Context<'a> {
     pub registry: &'a mut Registry,
     /// Where commands to the board go (for a sink that takes them).
     pub commands: &'a Commands,
+    /// How each field is described (built-in descriptions with
+    /// `[fields."NAME"]` over them): labels and units.
+    pub fields: &'a BTreeMap<String, FieldConfig>,
 }
 
 /// A route a sink adds to the local server. The server applies its access
@@ -94,6 +98,34 @@ pub struct Reply {
 #[derive(Default)]
 pub struct Sinks(Vec<Box<dyn Sink>>);
 
+/// What [`Sinks::build`] builds each sink with.
+struct List<'a> {
+    sinks: Sinks,
+    metrics: &'a mut Metrics,
+    commands: &'a Commands,
+    fields: &'a BTreeMap<String, FieldConfig>,
+}
+
+impl List<'_> {
+    /// Builds the sink named `name` if its config `section` is there.
+    fn add<C>(
+        &mut self,
+        name: &str,
+        section: Option<&C>,
+        build: fn(&C, &mut Context) -> anyhow::Result<Box<dyn Sink>>,
+    ) -> anyhow::Result<()> {
+        if let Some(section) = section {
+            let mut context = Context {
+                registry: self.metrics.sub_registry(name),
+                commands: self.commands,
+                fields: self.fields,
+            };
+            self.sinks.0.push(build(section, &mut context)?);
+        }
+        Ok(())
+    }
+}
+
 impl Sinks {
     /// Builds every sink the config has a section for. The list of sinks is
     /// this function: one line each.
@@ -102,34 +134,16 @@ impl Sinks {
         metrics: &mut Metrics,
         commands: &Commands,
     ) -> anyhow::Result<Sinks> {
-        let mut sinks = Sinks::default();
-        sinks.add(
+        let fields = config.field_descriptions();
+        let mut list = List {
+            sinks: Sinks::default(),
             metrics,
             commands,
-            "relay",
-            config.relay.as_ref(),
-            relay::build,
-        )?;
-        sinks.add(metrics, commands, "mqtt", config.mqtt.as_ref(), mqtt::build)?;
-        Ok(sinks)
-    }
-
-    fn add<C>(
-        &mut self,
-        metrics: &mut Metrics,
-        commands: &Commands,
-        name: &str,
-        section: Option<&C>,
-        build: fn(&C, &mut Context) -> anyhow::Result<Box<dyn Sink>>,
-    ) -> anyhow::Result<()> {
-        if let Some(section) = section {
-            let mut context = Context {
-                registry: metrics.sub_registry(name),
-                commands,
-            };
-            self.0.push(build(section, &mut context)?);
-        }
-        Ok(())
+            fields: &fields,
+        };
+        list.add("relay", config.relay.as_ref(), relay::build)?;
+        list.add("mqtt", config.mqtt.as_ref(), mqtt::build)?;
+        Ok(list.sinks)
     }
 
     /// Every sink's HTTP routes.

@@ -12,6 +12,7 @@
 //! its abbreviations: both are accepted, and these can be read. A field
 //! whose name cannot be a topic level is left out.
 
+use esplora_config::FieldConfig;
 use serde_json::{Value, json};
 
 use super::topics::{Topics, topic_level};
@@ -78,8 +79,15 @@ pub fn command_configs(device: &Device, topics: &Topics) -> Vec<(String, Value)>
     ]
 }
 
-/// The discovery messages (topic, retained JSON) for `field`.
-pub fn configs(device: &Device, topics: &Topics, field: &str) -> Vec<(String, Value)> {
+/// The discovery messages (topic, retained JSON) for `field`, named and
+/// with the unit of its description (`[fields."NAME"]` or built in), if
+/// any.
+pub fn configs(
+    device: &Device,
+    topics: &Topics,
+    field: &str,
+    described: Option<&FieldConfig>,
+) -> Vec<(String, Value)> {
     if !topic_level(field) {
         return Vec::new();
     }
@@ -120,8 +128,14 @@ pub fn configs(device: &Device, topics: &Topics, field: &str) -> Vec<(String, Va
             })
             .collect();
     }
-    let mut config = common(field, field, format!("{{{{ {value} }}}}"));
+    let label = described
+        .and_then(|described| described.label.as_deref())
+        .unwrap_or(field);
+    let mut config = common(label, field, format!("{{{{ {value} }}}}"));
     config["state_class"] = json!("measurement");
+    if let Some(unit) = described.and_then(|described| described.unit.as_deref()) {
+        config["unit_of_measurement"] = json!(unit);
+    }
     vec![(
         format!("homeassistant/sensor/{}/{field}/config", device.node_id),
         config,
@@ -144,7 +158,7 @@ mod tests {
     #[test]
     fn a_field_is_a_sensor_with_the_keys_home_assistant_needs() {
         let topics = Topics::new("esplora-bridge/kitchen");
-        let configs = configs(&device(), &topics, "slider");
+        let configs = configs(&device(), &topics, "slider", None);
         assert_eq!(configs.len(), 1);
         let (topic, config) = &configs[0];
         assert_eq!(
@@ -158,6 +172,7 @@ mod tests {
         );
         assert_eq!(config["unique_id"], "esplora_bridge_kitchen_slider");
         assert_eq!(config["state_class"], "measurement");
+        assert!(config.get("unit_of_measurement").is_none());
         assert_eq!(
             config["availability_topic"],
             "esplora-bridge/kitchen/availability"
@@ -171,7 +186,7 @@ mod tests {
     #[test]
     fn the_button_bitmask_is_one_binary_sensor_per_button() {
         let topics = Topics::new("p");
-        let configs = configs(&device(), &topics, "buttons");
+        let configs = configs(&device(), &topics, "buttons", None);
         assert_eq!(configs.len(), 5);
         let (topic, config) = &configs[4];
         assert_eq!(
@@ -183,7 +198,20 @@ mod tests {
             "{{ 'ON' if (value_json['values'][\"buttons\"] | int(0)) // 16 % 2 == 1 else 'OFF' }}"
         );
         assert!(config.get("state_class").is_none());
-        assert!(super::configs(&device(), &topics, "a/b").is_empty());
+        assert!(super::configs(&device(), &topics, "a/b", None).is_empty());
+    }
+
+    #[test]
+    fn a_described_field_has_its_label_and_unit() {
+        let described = FieldConfig {
+            label: Some("Temperature".to_owned()),
+            unit: Some("°C".to_owned()),
+            ..FieldConfig::default()
+        };
+        let configs = configs(&device(), &Topics::new("p"), "temp_C", Some(&described));
+        assert_eq!(configs[0].1["name"], "Temperature");
+        assert_eq!(configs[0].1["unit_of_measurement"], "°C");
+        assert_eq!(configs[0].1["unique_id"], "esplora_bridge_kitchen_temp_C");
     }
 
     #[test]

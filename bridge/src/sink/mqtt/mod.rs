@@ -35,10 +35,10 @@ mod discovery;
 mod metrics;
 mod topics;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
-use esplora_config::MqttConfig;
+use esplora_config::{FieldConfig, MqttConfig};
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -67,6 +67,8 @@ pub struct Mqtt {
     per_field_topics: bool,
     homeassistant: bool,
     commands: Commands,
+    /// Labels and units, for discovery.
+    fields: BTreeMap<String, FieldConfig>,
     metrics: Metrics,
 }
 
@@ -112,6 +114,7 @@ pub fn build(config: &MqttConfig, context: &mut Context) -> anyhow::Result<Box<d
         per_field_topics: config.per_field_topics,
         homeassistant: config.homeassistant,
         commands: context.commands.clone(),
+        fields: context.fields.clone(),
         metrics: Metrics::register(context.registry),
     }))
 }
@@ -251,7 +254,10 @@ impl Mqtt {
             }
             for (name, _) in update.values.iter() {
                 if !session.discovered.contains(name) {
-                    for (topic, config) in discovery::configs(&self.device, &self.topics, name) {
+                    let described = self.fields.get(name);
+                    for (topic, config) in
+                        discovery::configs(&self.device, &self.topics, name, described)
+                    {
                         self.put(session, Published::discovery, &topic, config.to_string());
                     }
                     session.discovered.insert(name.to_owned());
