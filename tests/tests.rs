@@ -12,6 +12,7 @@ mod demo;
 mod hardening;
 mod hostile_board;
 mod limits;
+mod mqtt;
 mod packaging;
 mod page;
 mod plotter;

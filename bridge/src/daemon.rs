@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::service::Service;
 use crate::shutdown::{Shutdown, Signals};
-use crate::sink::relay::Relay;
+use crate::sink::Sinks;
 use crate::source::Source;
 
 /// Lines in flight between a source and the pipeline: enough to ride out a
@@ -31,10 +31,11 @@ const SOURCE_QUEUE: usize = 1024;
 /// How long the pipeline gets, once the input is stopped, to publish what it
 /// had already been sent (a full queue takes milliseconds).
 const DRAIN: Duration = Duration::from_secs(1);
-/// How long sinks and HTTP connections then get to finish. With [`DRAIN`]
-/// and the relay's own flush limit (3 s, run alongside), the daemon exits
-/// within 4 s of a signal even when something hangs, well inside systemd's
-/// stop timeout.
+/// How long sinks and HTTP connections then get to finish: longer than a
+/// sink's own deadline ([`crate::sink::follow::DEADLINE`]), so that a sink
+/// ends by itself and counts what it could not send. With [`DRAIN`], the
+/// daemon exits within 3 s of a signal even when something hangs, well
+/// inside systemd's stop timeout.
 const GRACE: Duration = Duration::from_secs(2);
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -48,15 +49,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut service = Service::from_env();
     let shutdown = Shutdown::new();
 
-    let metrics = Arc::new(Metrics::new());
-    let relay = config
-        .relay
-        .as_ref()
-        .map(|relay| Relay::new(relay, Arc::clone(&metrics)))
-        .transpose()?;
+    let (commands, inbox) = Commands::new(config.commands.enabled, source.is_serial());
+    let mut metrics = Metrics::new();
+    let sinks = Sinks::build(&config, &mut metrics, &commands)?;
+    let metrics = Arc::new(metrics);
     let hub = Arc::new(Hub::new(config.http.history, Arc::clone(&metrics)));
     info!(input = %config.input.spec, "listening on http://{}", listener.local_addr()?);
-    let (commands, inbox) = Commands::new(config.commands.enabled, source.is_serial());
     let token = match (&config.http.token, &config.http.token_file) {
         (Some(token), _) => Some(SecretString::from(token.as_str())),
         (None, Some(path)) => Some(read_token(path)?),
@@ -85,13 +83,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
         commands,
         keepalive: Duration::from_secs(config.http.keepalive_secs),
-        pusher: relay.as_ref().map(Relay::credentials),
+        routes: sinks.routes(),
         limits: Limits::new(&config.http),
         access,
         fields: http::fields_body(&config),
     });
     shutdown.spawn(http::serve(listener, state, config.http.max_connections));
-    let relay = relay.map(|relay| relay.spawn(Arc::clone(&hub)));
+    sinks.start(&hub, &shutdown);
 
     let (tx, rx) = mpsc::channel(SOURCE_QUEUE);
     let source = tokio::spawn(source.run(tx, inbox));
@@ -126,14 +124,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if !pipeline.is_finished() && tokio::time::timeout(DRAIN, pipeline).await.is_err() {
         warn!("the pipeline did not finish within {DRAIN:?}; dropping what it held");
     }
-    // The relay sends what it holds (bounded by its own timeout) while the
-    // local connections finish.
-    let relay = async {
-        if let Some(relay) = relay {
-            relay.finish().await;
-        }
-    };
-    let ((), unfinished) = tokio::join!(relay, shutdown.finish(GRACE));
+    // The sinks send what they hold (by their own deadline) while the local
+    // connections finish.
+    let unfinished = shutdown.finish(GRACE).await;
     if unfinished > 0 {
         warn!("{unfinished} connections or sinks did not finish within {GRACE:?}; closing them");
     }

@@ -23,8 +23,9 @@
 //!   fan-out of encoded events to every local client.
 //! - [`http`]: the local HTTP server: its routes, the SSE, WebSocket and
 //!   long-poll transports, and the live page.
-//! - [`sink`]: the other consumers of the hub: the relay to a Pusher
-//!   Channels API.
+//! - [`sink`]: the other consumers of the hub, each a folder of the same
+//!   shape (config, build, run) with its own metrics and routes: the relay
+//!   to a Pusher Channels API.
 //! - [`command`]: commands from WebSocket clients to the board (LED, tone),
 //!   validated, and carried back to the serial source.
 //! - [`metrics`]: the counters behind `GET /metrics`.

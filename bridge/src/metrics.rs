@@ -2,13 +2,14 @@
 //!
 //! Each part of the pipeline gets a handle to one shared [`Metrics`] and
 //! counts what it does through a named method, so the metric names live in
-//! this file only. The counters are atomics: counting never takes a lock.
+//! this file only. A sink owns its metrics instead: it registers them in a
+//! sub-registry of its own ([`Metrics::sub_registry`]) when it is built.
+//! The counters are atomics: counting never takes a lock.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, linear_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::hub::EventKind;
@@ -46,14 +47,6 @@ struct OutcomeLabel {
     outcome: &'static str,
 }
 
-/// A relay request's outcome (`ok`, `retry`, `rejected`) and HTTP status
-/// (0 when there was no answer: refused, reset, timed out).
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    outcome: &'static str,
-    status: u16,
-}
-
 pub struct Metrics {
     registry: Registry,
     lines_accepted: Counter,
@@ -70,7 +63,6 @@ pub struct Metrics {
     commands: Family<OutcomeLabel, Counter>,
     connections: Gauge,
     refused: Family<ReasonLabel, Counter>,
-    relay: RelayMetrics,
 }
 
 /// Keeps a connection counted in `esplora_http_connections` while it lives.
@@ -79,83 +71,6 @@ pub struct OpenConnection(Gauge);
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.dec();
-    }
-}
-
-/// The relay's share: see the `relay_*` methods.
-struct RelayMetrics {
-    requests: Family<RequestLabels, Counter>,
-    events: Family<TypeLabel, Counter>,
-    batch_size: Histogram,
-    dropped: Family<ReasonLabel, Counter>,
-    split: Counter,
-    retries: Counter,
-    up: Gauge,
-    budget_remaining: Gauge,
-    subscribers: Gauge,
-}
-
-impl RelayMetrics {
-    fn register(registry: &mut Registry) -> Self {
-        let relay = RelayMetrics {
-            requests: Family::default(),
-            events: Family::default(),
-            batch_size: Histogram::new(linear_buckets(1.0, 1.0, 10)),
-            dropped: Family::default(),
-            split: Counter::default(),
-            retries: Counter::default(),
-            up: Gauge::default(),
-            budget_remaining: Gauge::default(),
-            subscribers: Gauge::default(),
-        };
-        relay.budget_remaining.set(-1);
-        let registry = registry.sub_registry_with_prefix("relay");
-        registry.register(
-            "requests",
-            "Publish requests to the relay, by outcome and HTTP status",
-            relay.requests.clone(),
-        );
-        registry.register(
-            "events_published",
-            "Events the relay accepted, by type",
-            relay.events.clone(),
-        );
-        registry.register(
-            "batch_size",
-            "Events in each accepted publish request",
-            relay.batch_size.clone(),
-        );
-        registry.register(
-            "events_dropped",
-            "Events not relayed, by reason (a later snapshot carries their state)",
-            relay.dropped.clone(),
-        );
-        registry.register(
-            "events_split",
-            "Events over Pusher's 10 KB data limit, split into several",
-            relay.split.clone(),
-        );
-        registry.register(
-            "retries",
-            "Failed publishes followed by another attempt after a backoff",
-            relay.retries.clone(),
-        );
-        registry.register(
-            "up",
-            "1 while the last publish request succeeded",
-            relay.up.clone(),
-        );
-        registry.register(
-            "budget_remaining",
-            "Messages left in today's daily_message_budget (UTC); -1 without a budget",
-            relay.budget_remaining.clone(),
-        );
-        registry.register(
-            "subscribers",
-            "Subscribers of the relay channel, as the relay last reported them",
-            relay.subscribers.clone(),
-        );
-        relay
     }
 }
 
@@ -252,7 +167,6 @@ impl Metrics {
             "Connections and requests refused by a limit or access control, by reason",
             refused.clone(),
         );
-        let relay = RelayMetrics::register(&mut registry);
         Metrics {
             registry,
             lines_accepted,
@@ -269,7 +183,6 @@ impl Metrics {
             commands,
             connections,
             refused,
-            relay,
         }
     }
 
@@ -344,61 +257,10 @@ impl Metrics {
         self.refused.get_or_create(&ReasonLabel { reason }).inc();
     }
 
-    /// One publish request to the relay and its outcome; `status` 0: no answer.
-    pub fn relay_request(&self, outcome: &'static str, status: u16) {
-        self.relay
-            .requests
-            .get_or_create(&RequestLabels { outcome, status })
-            .inc();
-    }
-
-    /// A publish the relay accepted.
-    pub fn relay_published(&self, kinds: impl Iterator<Item = EventKind>) {
-        let mut size = 0_u32;
-        for kind in kinds {
-            size += 1;
-            self.relay
-                .events
-                .get_or_create(&TypeLabel {
-                    r#type: kind.as_str(),
-                })
-                .inc();
-        }
-        self.relay.batch_size.observe(f64::from(size));
-    }
-
-    pub fn relay_dropped(&self, reason: &'static str, events: usize) {
-        if events > 0 {
-            self.relay
-                .dropped
-                .get_or_create(&ReasonLabel { reason })
-                .inc_by(events as u64);
-        }
-    }
-
-    pub fn relay_split(&self) {
-        self.relay.split.inc();
-    }
-
-    pub fn relay_retry(&self) {
-        self.relay.retries.inc();
-    }
-
-    pub fn relay_up(&self, up: bool) {
-        self.relay.up.set(i64::from(up));
-    }
-
-    /// Messages left today; `None`: no budget.
-    pub fn relay_budget_remaining(&self, remaining: Option<u64>) {
-        self.relay
-            .budget_remaining
-            .set(remaining.map_or(-1, |left| i64::try_from(left).unwrap_or(i64::MAX)));
-    }
-
-    pub fn relay_subscribers(&self, subscribers: u64) {
-        self.relay
-            .subscribers
-            .set(i64::try_from(subscribers).unwrap_or(i64::MAX));
+    /// A registry for one component's own metrics, `esplora_<prefix>_*`:
+    /// a sink registers its metrics there when it is built.
+    pub fn sub_registry(&mut self, prefix: &str) -> &mut Registry {
+        self.registry.sub_registry_with_prefix(prefix)
     }
 
     /// The Prometheus text exposition of every metric.

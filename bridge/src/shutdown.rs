@@ -12,11 +12,9 @@
 //! A task spawned here must watch [`Shutdown::cancelled`] and then end soon
 //! on its own: a sink by draining what it already holds (the pipeline has
 //! stopped, nothing more will come), a streaming response (SSE, long poll)
-//! by ending its body. A sink plugs in from the daemon like this:
-//!
-//! ```text
-//! shutdown.spawn(sink.run(hub.subscribe(), shutdown.clone()));
-//! ```
+//! by ending its body. Sinks are spawned here by
+//! [`Sinks::start`](crate::sink::Sinks::start), and learn of the shutdown
+//! through their [`Follower`](crate::sink::Follower).
 
 use std::future::Future;
 use std::time::Duration;

@@ -577,3 +577,63 @@ pub(crate) fn event<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String
         }
     })
 }
+
+pub(crate) fn optional_non_empty<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    non_empty(deserializer).map(Some)
+}
+
+pub(crate) fn mqtt_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    parse_str(deserializer, "a URL string", |text| {
+        let rest = text
+            .strip_prefix("mqtt://")
+            .or_else(|| text.strip_prefix("mqtts://"));
+        let Some(rest) = rest else {
+            return Err(format!(
+                "MQTT URL {text:?} must start with mqtt:// or mqtts://"
+            ));
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
+                (host, Some(port))
+            }
+            _ => (authority, None),
+        };
+        if host.is_empty()
+            || host.contains(['/', '@', '?', '#'])
+            || host.chars().any(char::is_whitespace)
+        {
+            return Err(format!("MQTT URL {text:?}: expected mqtt://HOST[:PORT]"));
+        }
+        if port.is_some_and(|port| port.parse::<u16>().map_or(true, |port| port == 0)) {
+            return Err(format!("MQTT URL {text:?} has an invalid port"));
+        }
+        Ok(text.to_owned())
+    })
+}
+
+/// A topic prefix: levels separated by `/`, none empty, no wildcards.
+pub(crate) fn topic_prefix<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    parse_str(deserializer, "a string", |text| {
+        let valid = !text.is_empty()
+            && text.len() <= 256
+            && text.split('/').all(|level| !level.is_empty())
+            && !text.contains(['+', '#', '\0']);
+        if valid {
+            Ok(Some(text.to_owned()))
+        } else {
+            Err(format!(
+                "invalid topic prefix {text:?}: expected levels separated by '/', none empty, \
+                 without '+' or '#'"
+            ))
+        }
+    })
+}
+
+pub(crate) fn qos<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u8, D::Error> {
+    integer(deserializer, 0..=1).map(|qos| u8::try_from(qos).unwrap_or(1))
+}

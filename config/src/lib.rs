@@ -72,6 +72,18 @@
 //! max_rate_hz = 10           # > 0
 //! daily_message_budget = 200000   # optional, >= 1
 //!
+//! [mqtt]                     # absent = no MQTT sink
+//! url = "mqtt://127.0.0.1:1883"   # mqtt:// or mqtts://
+//! ca_file = "/etc/ssl/broker-ca.pem"   # optional, for mqtts://
+//! client_id = "esplora-bridge-kitchen" # default esplora-bridge-<host name>
+//! username = "bridge"        # optional
+//! password_file = "/etc/esplora-bridge/mqtt-password"   # or password = "...", not both
+//! topic_prefix = "esplora-bridge/kitchen"   # default esplora-bridge/<host name>
+//! qos = 1                    # 0 | 1
+//! max_rate_hz = 10           # >= 0; 0 = no limit
+//! per_field_topics = false   # also <prefix>/<field>, the bare value
+//! homeassistant = false      # Home Assistant discovery under homeassistant/
+//!
 //! [log]
 //! format = "text"            # text | json
 //!
@@ -101,6 +113,6 @@ pub use fields::valid_token;
 pub use input::{InputSpec, ReplayRate};
 pub use names::Names;
 pub use schema::{
-    CommandsConfig, Config, FieldConfig, HttpConfig, InputConfig, LogConfig, LogFormat,
+    CommandsConfig, Config, FieldConfig, HttpConfig, InputConfig, LogConfig, LogFormat, MqttConfig,
     RelayConfig, TransformConfig,
 };

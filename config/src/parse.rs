@@ -85,6 +85,15 @@ impl Config {
                 _ => {}
             }
         }
+        if let Some(mqtt) = &self.mqtt
+            && mqtt.password.is_some()
+            && mqtt.password_file.is_some()
+        {
+            return Err((
+                vec!["mqtt", "password_file"],
+                "set either `password` or `password_file`, not both".to_owned(),
+            ));
+        }
         if let Some((key, message)) = self.names.find_clash() {
             return Err((vec!["names", key], message));
         }

@@ -47,6 +47,8 @@ pub struct Config {
     /// `[relay]`: the Pusher-compatible relay; `None` (no section) means no
     /// relay.
     pub relay: Option<RelayConfig>,
+    /// `[mqtt]`: the MQTT sink; `None` (no section) means none.
+    pub mqtt: Option<MqttConfig>,
     /// `[log]`: how the daemon logs.
     pub log: LogConfig,
     /// `[commands]`: whether WebSocket clients may send commands to the board.
@@ -347,6 +349,81 @@ impl fmt::Debug for RelayConfig {
             .field("event", &self.event)
             .field("max_rate_hz", &self.max_rate_hz)
             .field("daily_message_budget", &self.daily_message_budget)
+            .finish()
+    }
+}
+
+/// `[mqtt]`: publishing the state to an MQTT broker, with Home Assistant
+/// discovery.
+///
+/// Only `url` is required. `Debug` does not print the password.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `url`: `mqtt://HOST[:PORT]` (default port 1883) or
+    /// `mqtts://HOST[:PORT]` (TLS, default port 8883). Required.
+    #[serde(deserialize_with = "fields::mqtt_url")]
+    pub url: String,
+    /// `ca_file`: a PEM file of the CA certificates an `mqtts://` broker is
+    /// checked against, instead of the system's.
+    #[serde(default, deserialize_with = "fields::secret_file")]
+    pub ca_file: Option<PathBuf>,
+    /// `client_id`: the MQTT client id. Default `esplora-bridge-<device>`.
+    #[serde(default, deserialize_with = "fields::optional_non_empty")]
+    pub client_id: Option<String>,
+    /// `username`: for a broker that asks for one.
+    #[serde(default, deserialize_with = "fields::optional_non_empty")]
+    pub username: Option<String>,
+    /// `password`: inline; at most one of `password` and `password_file`.
+    #[serde(default, deserialize_with = "fields::secret")]
+    pub password: Option<String>,
+    /// `password_file`: a file holding the password, read at start.
+    #[serde(default, deserialize_with = "fields::secret_file")]
+    pub password_file: Option<PathBuf>,
+    /// `topic_prefix`: where everything is published. Default
+    /// `esplora-bridge/<device>`, the device being the host's name.
+    #[serde(default, deserialize_with = "fields::topic_prefix")]
+    pub topic_prefix: Option<String>,
+    /// `qos`: 0 (at most once) or 1 (at least once, the default).
+    #[serde(default = "default_qos", deserialize_with = "fields::qos")]
+    pub qos: u8,
+    /// `max_rate_hz`: at most this many state publishes a second; 0 = no
+    /// limit. Default 10.
+    #[serde(default = "default_mqtt_rate", deserialize_with = "fields::rate_limit")]
+    pub max_rate_hz: f64,
+    /// `per_field_topics`: also publish each field's bare value, retained,
+    /// on `<prefix>/<field>`. Default `false`.
+    #[serde(default)]
+    pub per_field_topics: bool,
+    /// `homeassistant`: publish Home Assistant discovery configs under
+    /// `homeassistant/`. Default `false`.
+    #[serde(default)]
+    pub homeassistant: bool,
+}
+
+fn default_qos() -> u8 {
+    1
+}
+
+fn default_mqtt_rate() -> f64 {
+    10.0
+}
+
+impl fmt::Debug for MqttConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Config is logged at start-up; the password must not end up in a log.
+        f.debug_struct("MqttConfig")
+            .field("url", &self.url)
+            .field("ca_file", &self.ca_file)
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_file", &self.password_file)
+            .field("topic_prefix", &self.topic_prefix)
+            .field("qos", &self.qos)
+            .field("max_rate_hz", &self.max_rate_hz)
+            .field("per_field_topics", &self.per_field_topics)
+            .field("homeassistant", &self.homeassistant)
             .finish()
     }
 }

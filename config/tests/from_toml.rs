@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use esplora_config::{
     CommandsConfig, Config, ConfigError, FieldConfig, HttpConfig, InputConfig, InputSpec,
-    LogConfig, LogFormat, Names, RelayConfig, ReplayRate, TransformConfig,
+    LogConfig, LogFormat, MqttConfig, Names, RelayConfig, ReplayRate, TransformConfig,
 };
 use esplora_parser::Number;
 
@@ -156,6 +156,19 @@ fn full_example_parses_to_its_values() {
         log: LogConfig {
             format: LogFormat::Json,
         },
+        mqtt: Some(MqttConfig {
+            url: "mqtts://broker.example:8883".to_owned(),
+            ca_file: Some(PathBuf::from("/etc/ssl/broker-ca.pem")),
+            client_id: Some("bridge-1".to_owned()),
+            username: Some("bridge".to_owned()),
+            password: Some("mqtt-s3cr3t".to_owned()),
+            password_file: None,
+            topic_prefix: Some("home/esplora".to_owned()),
+            qos: 0,
+            max_rate_hz: 0.0,
+            per_field_topics: true,
+            homeassistant: true,
+        }),
         commands: CommandsConfig { enabled: true },
     };
     assert_eq!(config, expected);
@@ -163,6 +176,41 @@ fn full_example_parses_to_its_values() {
     assert_eq!(config.names.name_of("u"), "knob");
     assert_eq!(config.names.name_of("x"), "accel_x");
     assert_eq!(config.names.name_of("q"), "q");
+}
+
+#[test]
+fn mqtt_defaults_and_what_is_refused() {
+    let config = parse("[mqtt]\nurl = \"mqtt://127.0.0.1\"\n").unwrap();
+    let mqtt = config.mqtt.unwrap();
+    assert_eq!((mqtt.qos, mqtt.max_rate_hz), (1, 10.0));
+    assert!(!mqtt.per_field_topics && !mqtt.homeassistant);
+    assert_eq!(mqtt.topic_prefix, None);
+    for (text, error) in [
+        ("url = \"http://x\"", "must start with mqtt:// or mqtts://"),
+        ("url = \"mqtt://\"", "expected mqtt://HOST[:PORT]"),
+        ("url = \"mqtt://h:0\"", "invalid port"),
+        ("url = \"mqtt://h\"\nqos = 2", "mqtt.qos"),
+        (
+            "url = \"mqtt://h\"\ntopic_prefix = \"a/#\"",
+            "invalid topic prefix",
+        ),
+        (
+            "url = \"mqtt://h\"\ntopic_prefix = \"a//b\"",
+            "invalid topic prefix",
+        ),
+        (
+            "url = \"mqtt://h\"\npassword = \"p\"\npassword_file = \"f\"",
+            "either `password` or `password_file`",
+        ),
+    ] {
+        let message = parse(&format!("[mqtt]\n{text}\n")).unwrap_err().to_string();
+        assert!(message.contains(error), "{text}: {message}");
+    }
+    let debug = format!(
+        "{:?}",
+        parse("[mqtt]\nurl = \"mqtt://h\"\npassword = \"hunter22\"\n").unwrap()
+    );
+    assert!(!debug.contains("hunter22"), "{debug}");
 }
 
 #[test]

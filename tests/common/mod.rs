@@ -2,6 +2,7 @@
 //! `esplora-bridge` binary on a free loopback port and talks to it over
 //! real sockets.
 
+pub mod mosquitto;
 pub mod pty;
 pub mod pusher;
 pub mod sockudo;

@@ -7,7 +7,9 @@
 //! streams get their events through a [`feed`]. [`page`] serves the live
 //! page, built into the binary. [`limits`] bounds what a client may cost;
 //! [`host`] checks the `Host` a request names, and [`access`] decides who
-//! may come in.
+//! may come in. A sink's own routes (from
+//! [`Sinks::routes`](crate::sink::Sinks::routes)) are answered through
+//! [`sink_route`].
 //!
 //! When `accept` fails (mostly EMFILE: the open-file limit is reached),
 //! the listener waits before trying again, 10 ms at first and twice as
@@ -29,8 +31,8 @@ mod host;
 mod limits;
 mod page;
 mod poll;
-mod pusher_auth;
 mod router;
+mod sink_route;
 mod sse;
 mod ws;
 
@@ -54,7 +56,7 @@ use crate::command::Commands;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
-use crate::sink::relay::sign::Credentials;
+use crate::sink::Route;
 
 /// The first wait after a failed `accept`, and the longest.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
@@ -68,9 +70,8 @@ pub struct AppState {
     pub commands: Commands,
     /// How often idle streams are kept alive (`http.keepalive_secs`).
     pub keepalive: Duration,
-    /// The relay's app key and secret, for `POST /pusher/auth`; `None`
-    /// without a relay.
-    pub pusher: Option<Arc<Credentials>>,
+    /// The routes the sinks add (the relay's `POST /pusher/auth`).
+    pub routes: Vec<Route>,
     pub limits: Limits,
     pub access: Access,
     /// The body of `GET /api/fields`, built once from the config.

@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use super::{AppState, access, host, page, poll, pusher_auth, sse, ws};
+use super::{AppState, access, host, page, poll, sink_route, sse, ws};
 
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
@@ -67,10 +67,12 @@ async fn handle(request: Request<Incoming>, state: Arc<AppState>) -> Response<Bo
     // A stream or a wait has nothing to say to HEAD.
     let allow = match path {
         "/events" | "/ws" | "/api/poll" => "GET",
-        "/pusher/auth" => "POST",
         "/api/latest" | "/api/fields" | "/healthz" | "/metrics" => "GET, HEAD",
         _ if page::asset(path).is_some() => "GET, HEAD",
-        _ => return plain(StatusCode::NOT_FOUND, "not found\n"),
+        _ => match sink_route::find(&state.routes, path) {
+            Some(route) => route.method,
+            None => return plain(StatusCode::NOT_FOUND, "not found\n"),
+        },
     };
     if !allow
         .split(", ")
@@ -86,9 +88,6 @@ async fn handle(request: Request<Incoming>, state: Arc<AppState>) -> Response<Bo
         "/events" => sse::stream(&request, &state),
         "/ws" => ws::upgrade(request, state),
         "/api/poll" => poll::answer(&request, &state).await,
-        "/pusher/auth" => pusher_auth::answer(request, &state)
-            .await
-            .map(BodyExt::boxed_unsync),
         "/api/latest" => with_type(state.hub.latest_json(), "application/json"),
         "/api/fields" => with_type(state.fields.clone(), "application/json"),
         "/metrics" => with_type(
@@ -96,7 +95,10 @@ async fn handle(request: Request<Incoming>, state: Arc<AppState>) -> Response<Bo
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         ),
         "/healthz" => plain(StatusCode::OK, "ok\n"),
-        _ => page::serve(path),
+        _ => match sink_route::find(&state.routes, path) {
+            Some(route) => sink_route::answer(route, request, &state).await,
+            None => page::serve(path),
+        },
     }
 }
 

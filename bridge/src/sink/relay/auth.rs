@@ -1,67 +1,50 @@
-//! `POST /pusher/auth`: the signature a Pusher client (pusher-js) needs to
-//! subscribe to a `private-` channel of the relay, made with the relay's
-//! secret, which so never has to leave the daemon.
+//! `POST /pusher/auth`, the route the relay adds to the local server: the
+//! signature a Pusher client (pusher-js) needs to subscribe to a `private-`
+//! channel of the relay, made with the relay's secret, which so never has
+//! to leave the daemon.
 //!
 //! The request is a form, as pusher-js sends it:
 //! `socket_id=1234.1234&channel_name=private-esplora`; the answer is
 //! `{"auth":"<key>:<signature>"}`. A socket id that is not `digits.digits`,
 //! or a channel that is not `private-`, is a 400 with a JSON `error`.
 //! Encrypted (`private-encrypted-`) and presence channels need more than a
-//! signature and are refused the same way. Without a `[relay]` there is
-//! nothing to sign with: 404.
+//! signature and are refused the same way. Without a `[relay]` the route
+//! does not exist: 404.
 //!
 //! Anyone who may use the local server can get a signature: its listen
-//! address (loopback by default) and its token are the gate.
+//! address (loopback by default) and its token are the gate, applied by
+//! the server with its body limit before the form reaches [`route`].
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HeaderValue};
-use hyper::{Request, Response, StatusCode};
+use std::sync::Arc;
+
+use hyper::StatusCode;
 use serde_json::json;
 
-use super::AppState;
-use super::limits::BodyError;
+use super::sign::Credentials;
+use crate::sink::{Reply, Route};
 
 /// Pusher's longest channel name.
 const MAX_CHANNEL: usize = 164;
 
-pub async fn answer(request: Request<Incoming>, state: &AppState) -> Response<Full<Bytes>> {
-    let Some(credentials) = &state.pusher else {
-        return reply(
-            StatusCode::NOT_FOUND,
-            &json!({"error": "no relay is configured"}),
-        );
-    };
-    // A chunked body has no length to check beforehand (the router checks
-    // `Content-Length`): it is cut off there.
-    let body = match state
-        .limits
-        .read_body(request.into_body(), &state.metrics)
-        .await
-    {
-        Ok(body) => body,
-        Err(error) => {
-            let status = match error {
-                BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-                BodyError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
-                BodyError::Broken => StatusCode::BAD_REQUEST,
-            };
-            let mut response = reply(status, &json!({"error": error.to_string()}));
-            // The rest of the body may still come: the connection cannot
-            // carry another request.
-            response
-                .headers_mut()
-                .insert(CONNECTION, HeaderValue::from_static("close"));
-            return response;
-        }
-    };
-    match parse(&body) {
-        Ok((socket_id, channel)) => reply(
-            StatusCode::OK,
-            &json!({"auth": credentials.channel_auth(&socket_id, &channel)}),
-        ),
-        Err(message) => reply(StatusCode::BAD_REQUEST, &json!({ "error": message })),
+/// The route, signing with `credentials`.
+pub fn route(credentials: Arc<Credentials>) -> Route {
+    Route {
+        path: "/pusher/auth",
+        method: "POST",
+        handler: Arc::new(move |form| answer(&credentials, form)),
+    }
+}
+
+fn answer(credentials: &Credentials, form: &[u8]) -> Reply {
+    match parse(form) {
+        Ok((socket_id, channel)) => Reply {
+            status: StatusCode::OK,
+            json: json!({"auth": credentials.channel_auth(&socket_id, &channel)}),
+        },
+        Err(message) => Reply {
+            status: StatusCode::BAD_REQUEST,
+            json: json!({ "error": message }),
+        },
     }
 }
 
@@ -98,15 +81,6 @@ fn parse(form: &[u8]) -> Result<(String, String), String> {
         return Err(format!("invalid channel name {channel:?}"));
     }
     Ok((socket_id, channel))
-}
-
-fn reply(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 #[cfg(test)]
