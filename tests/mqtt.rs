@@ -62,6 +62,15 @@ fn availability(messages: &Messages) -> Option<&str> {
     messages.latest(&topic("availability"))
 }
 
+/// Waits until the daemon's availability topic says `state`.
+async fn wait_availability(watcher: &Watcher, what: &str, state: &str) {
+    watcher
+        .wait_for(what, |messages| {
+            (availability(messages) == Some(state)).then_some(())
+        })
+        .await;
+}
+
 #[tokio::test]
 async fn a_replayed_capture_is_rebuilt_from_the_state_topic_and_the_field_topics() {
     let broker = Mosquitto::start(None).await;
@@ -94,11 +103,12 @@ async fn a_replayed_capture_is_rebuilt_from_the_state_topic_and_the_field_topics
             (fields(messages) == messy_final_state()).then_some(())
         })
         .await;
-    watcher
-        .wait_for("availability offline once the input ended", |messages| {
-            (availability(messages) == Some("offline")).then_some(())
-        })
-        .await;
+    wait_availability(
+        &watcher,
+        "availability offline once the input ended",
+        "offline",
+    )
+    .await;
     // Every state message was whole.
     watcher.with(|messages| {
         for message in messages.all.iter().filter(|m| m.topic == topic("state")) {
@@ -180,17 +190,9 @@ async fn the_last_will_says_offline_when_the_daemon_is_killed() {
     let watcher = Watcher::connect(broker.port, None).await;
     let setup = Setup::new(&broker, "");
     let mut daemon = Daemon::start(&["--config", &setup.config, "--input", "demo"]);
-    watcher
-        .wait_for("availability online", |messages| {
-            (availability(messages) == Some("online")).then_some(())
-        })
-        .await;
+    wait_availability(&watcher, "availability online", "online").await;
     daemon.stop(Signal::SIGKILL, Duration::from_secs(5));
-    watcher
-        .wait_for("the Last Will, offline", |messages| {
-            (availability(messages) == Some("offline")).then_some(())
-        })
-        .await;
+    wait_availability(&watcher, "the Last Will, offline", "offline").await;
 }
 
 #[tokio::test]
@@ -209,18 +211,10 @@ async fn an_unplugged_board_is_offline_and_a_replugged_one_online_again() {
         })
         .await;
     board.unplug();
-    watcher
-        .wait_for("availability offline", |messages| {
-            (availability(messages) == Some("offline")).then_some(())
-        })
-        .await;
+    wait_availability(&watcher, "availability offline", "offline").await;
     let mut board = port.plug_in();
     board.send("s:5\ns:6\n");
-    watcher
-        .wait_for("availability online again", |messages| {
-            (availability(messages) == Some("online")).then_some(())
-        })
-        .await;
+    wait_availability(&watcher, "availability online again", "online").await;
 }
 
 #[tokio::test]
@@ -265,11 +259,7 @@ async fn a_broker_outage_leaves_local_clients_alone_and_the_whole_state_comes_ba
         Some(11),
         "{state}"
     );
-    watcher
-        .wait_for("availability online", |messages| {
-            (availability(messages) == Some("online")).then_some(())
-        })
-        .await;
+    wait_availability(&watcher, "availability online", "online").await;
     let log = daemon.log().join("\n");
     assert!(log.contains("connected to the MQTT broker again"), "{log}");
 }

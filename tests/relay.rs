@@ -54,6 +54,18 @@ impl Setup {
     fn config(&self) -> &str {
         &self.config
     }
+
+    /// A daemon with this config replaying the messy capture at `rate`.
+    fn replay_messy(&self, rate: &str) -> Daemon {
+        Daemon::start(&[
+            "--config",
+            self.config(),
+            "--input",
+            &messy_input(),
+            "--replay-rate",
+            rate,
+        ])
+    }
 }
 
 fn messy_input() -> String {
@@ -100,14 +112,7 @@ async fn a_replayed_capture_reaches_a_pusher_subscriber_who_rebuilds_its_final_s
     let setup = Setup::new(&sockudo.url(), SECRET, 0o600, "");
     let started = Instant::now();
     // About five seconds of readings, so that the relay's rate shows.
-    let daemon = Daemon::start(&[
-        "--config",
-        setup.config(),
-        "--input",
-        &messy_input(),
-        "--replay-rate",
-        "400",
-    ]);
+    let daemon = setup.replay_messy("400");
     subscriber
         .wait_until("the capture's final state", at_final_state)
         .await;
@@ -166,14 +171,7 @@ async fn a_late_subscriber_of_a_cache_channel_gets_the_whole_state_at_once() {
         "channel = \"cache-esplora\"\n",
     );
     // The whole capture at once; the daemon then serves its final state.
-    let daemon = Daemon::start(&[
-        "--config",
-        setup.config(),
-        "--input",
-        &messy_input(),
-        "--replay-rate",
-        "max",
-    ]);
+    let daemon = setup.replay_messy("max");
     let final_seq = daemon
         .wait_for(
             "the input to end and the relay to send its state",
@@ -313,14 +311,7 @@ async fn under_sockudos_rate_limit_the_relay_backs_off_and_still_delivers_the_fi
     .await;
     let mut subscriber = subscribed(&sockudo, "esplora").await;
     let setup = Setup::new(&sockudo.url(), SECRET, 0o600, "");
-    let daemon = Daemon::start(&[
-        "--config",
-        setup.config(),
-        "--input",
-        &messy_input(),
-        "--replay-rate",
-        "400",
-    ]);
+    let daemon = setup.replay_messy("400");
     subscriber
         .wait_until("the capture's final state", at_final_state)
         .await;
