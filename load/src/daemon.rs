@@ -1,6 +1,7 @@
-//! The daemon under load: the real release binary, run as a child process.
+//! The server under load, run as a child process: the real release
+//! daemon, or the floor (`esplora-floor`) it is compared with.
 //!
-//! It reads the board's lines from a pipe on its stdin, as fast as they come
+//! The daemon reads the board's lines from a pipe on its stdin, as fast as they come
 //! (`--replay-rate max`), and publishes every change (`--max-rate-hz 0`)
 //! with no keyframes in between (`--keyframe-secs 3600`), so that each
 //! line written is exactly one delta event. Its stderr is read by a thread
@@ -21,6 +22,22 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::sync::{oneshot, watch};
 
+/// The daemon's arguments.
+pub const BRIDGE_ARGS: &[&str] = &[
+    "--input",
+    "-",
+    "--replay-rate",
+    "max",
+    "--max-rate-hz",
+    "0",
+    "--keyframe-secs",
+    "3600",
+    "--listen",
+    "127.0.0.1:0",
+];
+/// The floor's arguments: it reads stdin in any case.
+pub const FLOOR_ARGS: &[&str] = &["--listen", "127.0.0.1:0"];
+
 /// How many of the daemon's last log lines a failure report shows.
 const LOG_TAIL: usize = 20;
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,12 +54,12 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `binary` and waits until it listens. The child inherits the
-    /// tool's file limit, which `main` has raised to the hard limit.
-    pub async fn start(binary: &Path) -> anyhow::Result<Daemon> {
+    /// Starts `binary` with `args` and waits until it listens. The child
+    /// inherits the tool's file limit, which `main` has raised to the hard
+    /// limit.
+    pub async fn start(binary: &Path, args: &[&str]) -> anyhow::Result<Daemon> {
         let mut child = Command::new(binary)
-            .args(["--input", "-", "--replay-rate", "max", "--max-rate-hz", "0"])
-            .args(["--keyframe-secs", "3600", "--listen", "127.0.0.1:0"])
+            .args(args)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::piped())
@@ -62,6 +79,7 @@ impl Daemon {
         std::thread::spawn(move || {
             let mut addr_tx = Some(addr_tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // The bridge logs it this way, and so does the floor.
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap_or_default();
                     if let (Some(tx), Ok(addr)) = (addr_tx.take(), addr.parse()) {
