@@ -1,19 +1,21 @@
 //! One epoll loop, owning a shard of the clients.
 //!
 //! The loop waits on its sockets and on a waker that the stdin reader (a
-//! new event) and the acceptor (a new connection) ring. For each event it
-//! writes the transport's shared bytes to every client of its shard with a
-//! plain non-blocking `write`; only a socket that would block gets a
-//! buffer of its own, flushed when it is writable again (edge-triggered).
-//! A client whose buffer passes [`MAX_PENDING`] is dropped: the floor has
-//! no slow-client policy beyond staying bounded.
+//! new event) and the acceptor (a new connection) ring. It takes every
+//! event that has queued since it last looked and writes their shared
+//! bytes to each client of its shard with one non-blocking `writev`, so a
+//! loop that fell behind catches up in fewer system calls rather than
+//! more. Only a socket that would block gets a buffer of its own, and only
+//! then is it watched for writability, so that the other sockets' ACKs do
+//! not wake the loop. A client whose buffer passes [`MAX_PENDING`] is
+//! dropped: the floor has no slow-client policy beyond staying bounded.
 //!
 //! A connection starts with its request head: `GET /events` is answered
 //! as a chunked `text/event-stream`, `GET /ws` with a WebSocket upgrade;
 //! then the client is sent a snapshot, and every later event. What a
 //! client sends after its head is read and dropped.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 
@@ -92,6 +94,7 @@ impl Worker {
     pub fn run(mut self) -> anyhow::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut scratch = vec![0; 4096];
+        let mut batch = Vec::new();
         loop {
             if let Err(error) = self.poll.poll(&mut events, None) {
                 if error.kind() == ErrorKind::Interrupted {
@@ -114,8 +117,10 @@ impl Worker {
             while let Ok(stream) = self.streams.try_recv() {
                 self.admit(stream);
             }
-            while let Ok(event) = self.events.try_recv() {
-                self.fan_out(&event);
+            batch.extend(self.events.try_iter());
+            if !batch.is_empty() {
+                self.fan_out(&batch);
+                batch.clear();
             }
         }
     }
@@ -126,11 +131,10 @@ impl Worker {
         }
         let mut stream = TcpStream::from_std(stream);
         let index = self.free.pop().unwrap_or(self.clients.len());
-        let interest = Interest::READABLE | Interest::WRITABLE;
         if self
             .poll
             .registry()
-            .register(&mut stream, Token(index), interest)
+            .register(&mut stream, Token(index), Interest::READABLE)
             .is_err()
         {
             self.free.push(index);
@@ -149,18 +153,26 @@ impl Worker {
         }
     }
 
-    /// Writes one event's shared bytes to every client of the shard.
-    fn fan_out(&mut self, event: &Encoded) {
+    /// Writes the events' shared bytes to every client of the shard.
+    fn fan_out(&mut self, batch: &[Arc<Encoded>]) {
+        let mut slices = Vec::with_capacity(batch.len());
         for index in 0..self.clients.len() {
             let Some(client) = self.clients[index].as_mut() else {
                 continue;
             };
-            let bytes = match client.transport {
-                Some(Transport::Sse) => &event.sse,
-                Some(Transport::Ws) => &event.ws,
-                None => continue,
+            let Some(transport) = client.transport else {
+                continue;
             };
-            if event.seq > client.since && !client.send(bytes) {
+            slices.clear();
+            slices.extend(
+                batch.iter().filter(|event| event.seq > client.since).map(
+                    |event| match transport {
+                        Transport::Sse => IoSlice::new(&event.sse),
+                        Transport::Ws => IoSlice::new(&event.ws),
+                    },
+                ),
+            );
+            if !client.send(&mut slices, &self.poll, Token(index)) {
                 self.close(index);
             }
         }
@@ -175,7 +187,7 @@ impl Worker {
                 Ok(0) => break false,
                 Ok(n) if client.transport.is_none() => {
                     client.head.extend_from_slice(&scratch[..n]);
-                    match client.answer(&self.publisher) {
+                    match client.answer(&self.publisher, &self.poll, Token(index)) {
                         Ok(_) if client.head.len() > MAX_HEAD => break false,
                         Ok(_) => {}
                         Err(()) => break false,
@@ -196,7 +208,7 @@ impl Worker {
         let Some(client) = self.clients.get_mut(index).and_then(Option::as_mut) else {
             return;
         };
-        if !client.flush() {
+        if !client.flush(&self.poll, Token(index)) {
             self.close(index);
         }
     }
@@ -211,7 +223,7 @@ impl Worker {
 
 impl Client {
     /// Answers the request head once it is whole; `Err` closes the client.
-    fn answer(&mut self, publisher: &Publisher) -> Result<(), ()> {
+    fn answer(&mut self, publisher: &Publisher, poll: &Poll, token: Token) -> Result<(), ()> {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut request = httparse::Request::new(&mut headers);
         match request.parse(&self.head) {
@@ -252,27 +264,36 @@ impl Client {
             Transport::Sse => &snapshot.sse,
             Transport::Ws => &snapshot.ws,
         };
-        if self.send(&response) && self.send(snapshot) {
+        let mut slices = [IoSlice::new(&response), IoSlice::new(snapshot)];
+        if self.send(&mut slices, poll, token) {
             Ok(())
         } else {
             Err(())
         }
     }
 
-    /// Writes `bytes`, or keeps what the socket will not take; `false`
-    /// when the client must go.
-    fn send(&mut self, bytes: &[u8]) -> bool {
+    /// Writes `slices`, or keeps what the socket will not take and
+    /// watches for it to take more; `false` when the client must go.
+    fn send(&mut self, mut slices: &mut [IoSlice<'_>], poll: &Poll, token: Token) -> bool {
         if !self.pending.is_empty() {
-            self.pending.extend_from_slice(bytes);
+            for slice in slices.iter() {
+                self.pending.extend_from_slice(slice);
+            }
             return self.pending.len() <= MAX_PENDING;
         }
-        let mut written = 0;
-        while written < bytes.len() {
-            match self.stream.write(&bytes[written..]) {
-                Ok(n) => written += n,
+        while !slices.is_empty() {
+            match self.stream.write_vectored(slices) {
+                Ok(0) => return false,
+                Ok(n) => IoSlice::advance_slices(&mut slices, n),
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {
-                    self.pending.extend_from_slice(&bytes[written..]);
-                    return true;
+                    for slice in slices.iter() {
+                        self.pending.extend_from_slice(slice);
+                    }
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    return poll
+                        .registry()
+                        .reregister(&mut self.stream, token, interest)
+                        .is_ok();
                 }
                 Err(error) if error.kind() == ErrorKind::Interrupted => {}
                 Err(_) => return false,
@@ -281,11 +302,13 @@ impl Client {
         true
     }
 
-    /// Writes what was waiting; `false` when the client must go.
-    fn flush(&mut self) -> bool {
+    /// Writes what was waiting, and stops watching for writability once
+    /// it is all out; `false` when the client must go.
+    fn flush(&mut self, poll: &Poll, token: Token) -> bool {
         let mut written = 0;
         while written < self.pending.len() {
             match self.stream.write(&self.pending[written..]) {
+                Ok(0) => return false,
                 Ok(n) => written += n,
                 Err(error) if error.kind() == ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == ErrorKind::Interrupted => {}
@@ -295,6 +318,10 @@ impl Client {
         self.pending.drain(..written);
         if self.pending.is_empty() {
             self.pending = Vec::new();
+            return poll
+                .registry()
+                .reregister(&mut self.stream, token, Interest::READABLE)
+                .is_ok();
         }
         true
     }
