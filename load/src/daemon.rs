@@ -10,9 +10,10 @@
 //! death during the run is noticed at once. Its cost is read from `/proc`.
 
 use std::collections::VecDeque;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -22,7 +23,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::sync::{oneshot, watch};
 
-/// The daemon's arguments.
+/// The daemon's arguments, besides its config file (see [`ConfigFile`]).
 pub const BRIDGE_ARGS: &[&str] = &[
     "--input",
     "-",
@@ -37,6 +38,27 @@ pub const BRIDGE_ARGS: &[&str] = &[
 ];
 /// The floor's arguments: it reads stdin in any case.
 pub const FLOOR_ARGS: &[&str] = &["--listen", "127.0.0.1:0"];
+
+/// The daemon's config file: `[http] max_connections` above the run's
+/// clients, which the default (4,096) is not at 10,000. Removed when
+/// dropped.
+pub struct ConfigFile(pub PathBuf);
+
+impl ConfigFile {
+    pub fn for_clients(clients: u64) -> anyhow::Result<ConfigFile> {
+        let path = std::env::temp_dir().join(format!("esplora-load-{}.toml", std::process::id()));
+        let text = format!("[http]\nmax_connections = {}\n", clients + 64);
+        std::fs::write(&path, text)
+            .with_context(|| format!("cannot write the daemon's config {}", path.display()))?;
+        Ok(ConfigFile(path))
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
 
 /// How many of the daemon's last log lines a failure report shows.
 const LOG_TAIL: usize = 20;
@@ -57,7 +79,7 @@ impl Daemon {
     /// Starts `binary` with `args` and waits until it listens. The child
     /// inherits the tool's file limit, which `main` has raised to the hard
     /// limit.
-    pub async fn start(binary: &Path, args: &[&str]) -> anyhow::Result<Daemon> {
+    pub async fn start(binary: &Path, args: &[&OsStr]) -> anyhow::Result<Daemon> {
         let mut child = Command::new(binary)
             .args(args)
             .env("RUST_LOG", "info")

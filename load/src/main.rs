@@ -28,6 +28,7 @@ mod sse;
 mod tally;
 mod ws;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -42,7 +43,7 @@ use tokio::task::JoinSet;
 
 use board::{Board, Written};
 use compare::{Measurement, Scenario};
-use daemon::{BRIDGE_ARGS, Daemon, FLOOR_ARGS};
+use daemon::{BRIDGE_ARGS, ConfigFile, Daemon, FLOOR_ARGS};
 use tally::{Tally, Transport};
 
 /// Runs the esplora-bridge daemon fed at a board's rate, with N SSE and M
@@ -153,7 +154,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     };
     if !args.compare_floor {
         let scenario = scenarios.first().context("no scenario")?;
-        return Ok(run_once(&args, &bridge, BRIDGE_ARGS, scenario, start)
+        return Ok(run_once(&args, &bridge, Server::Bridge, scenario, start)
             .await?
             .complete);
     }
@@ -168,9 +169,9 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         let mut floor_runs = Vec::new();
         for run in 1..=args.runs {
             println!("== {scenario}: bridge, run {run} of {}", args.runs);
-            bridge_runs.push(run_once(&args, &bridge, BRIDGE_ARGS, scenario, start).await?);
+            bridge_runs.push(run_once(&args, &bridge, Server::Bridge, scenario, start).await?);
             println!("== {scenario}: floor, run {run} of {}", args.runs);
-            floor_runs.push(run_once(&args, &floor, FLOOR_ARGS, scenario, start).await?);
+            floor_runs.push(run_once(&args, &floor, Server::Floor, scenario, start).await?);
         }
         complete &= bridge_runs.iter().chain(&floor_runs).all(|m| m.complete);
         reports.push(compare::report(scenario, &bridge_runs, &floor_runs));
@@ -183,17 +184,35 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     Ok(complete)
 }
 
+/// Which server a run is of.
+#[derive(Debug, Clone, Copy)]
+enum Server {
+    Bridge,
+    Floor,
+}
+
 /// Starts `binary`, makes one run of `scenario` against it, and stops it.
 async fn run_once(
     args: &Args,
     binary: &Path,
-    server_args: &[&str],
+    server: Server,
     scenario: &Scenario,
     start: Instant,
 ) -> anyhow::Result<Measurement> {
     let load_before = load_average();
     println!("load before: {load_before}");
-    let mut daemon = Daemon::start(binary, server_args).await?;
+    let (config, fixed) = match server {
+        Server::Bridge => (
+            Some(ConfigFile::for_clients(scenario.sse + scenario.ws)?),
+            BRIDGE_ARGS,
+        ),
+        Server::Floor => (None, FLOOR_ARGS),
+    };
+    let mut server_args: Vec<&OsStr> = fixed.iter().map(OsStr::new).collect();
+    if let Some(config) = &config {
+        server_args.extend([OsStr::new("--config"), config.0.as_os_str()]);
+    }
+    let mut daemon = Daemon::start(binary, &server_args).await?;
     println!("daemon: pid {} on http://{}", daemon.pid, daemon.addr);
     let stdin = daemon.stdin.take().context("the daemon's stdin is piped")?;
     let outcome = tokio::select! {
