@@ -1,6 +1,7 @@
-//! The daemon under load: the real release binary, run as a child process.
+//! The server under load, run as a child process: the real release
+//! daemon, or the floor (`esplora-floor`) it is compared with.
 //!
-//! It reads the board's lines from a pipe on its stdin, as fast as they come
+//! The daemon reads the board's lines from a pipe on its stdin, as fast as they come
 //! (`--replay-rate max`), and publishes every change (`--max-rate-hz 0`)
 //! with no keyframes in between (`--keyframe-secs 3600`), so that each
 //! line written is exactly one delta event. Its stderr is read by a thread
@@ -9,9 +10,10 @@
 //! death during the run is noticed at once. Its cost is read from `/proc`.
 
 use std::collections::VecDeque;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -20,6 +22,43 @@ use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::sync::{oneshot, watch};
+
+/// The daemon's arguments, besides its config file (see [`ConfigFile`]).
+pub const BRIDGE_ARGS: &[&str] = &[
+    "--input",
+    "-",
+    "--replay-rate",
+    "max",
+    "--max-rate-hz",
+    "0",
+    "--keyframe-secs",
+    "3600",
+    "--listen",
+    "127.0.0.1:0",
+];
+/// The floor's arguments: it reads stdin in any case.
+pub const FLOOR_ARGS: &[&str] = &["--listen", "127.0.0.1:0"];
+
+/// The daemon's config file: `[http] max_connections` above the run's
+/// clients, which the default (4,096) is not at 10,000. Removed when
+/// dropped.
+pub struct ConfigFile(pub PathBuf);
+
+impl ConfigFile {
+    pub fn for_clients(clients: u64) -> anyhow::Result<ConfigFile> {
+        let path = std::env::temp_dir().join(format!("esplora-load-{}.toml", std::process::id()));
+        let text = format!("[http]\nmax_connections = {}\n", clients + 64);
+        std::fs::write(&path, text)
+            .with_context(|| format!("cannot write the daemon's config {}", path.display()))?;
+        Ok(ConfigFile(path))
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
 
 /// How many of the daemon's last log lines a failure report shows.
 const LOG_TAIL: usize = 20;
@@ -37,12 +76,12 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `binary` and waits until it listens. The child inherits the
-    /// tool's file limit, which `main` has raised to the hard limit.
-    pub async fn start(binary: &Path) -> anyhow::Result<Daemon> {
+    /// Starts `binary` with `args` and waits until it listens. The child
+    /// inherits the tool's file limit, which `main` has raised to the hard
+    /// limit.
+    pub async fn start(binary: &Path, args: &[&OsStr]) -> anyhow::Result<Daemon> {
         let mut child = Command::new(binary)
-            .args(["--input", "-", "--replay-rate", "max", "--max-rate-hz", "0"])
-            .args(["--keyframe-secs", "3600", "--listen", "127.0.0.1:0"])
+            .args(args)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::piped())
@@ -62,6 +101,7 @@ impl Daemon {
         std::thread::spawn(move || {
             let mut addr_tx = Some(addr_tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // The bridge logs it this way, and so does the floor.
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap_or_default();
                     if let (Some(tx), Ok(addr)) = (addr_tx.take(), addr.parse()) {

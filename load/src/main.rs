@@ -11,17 +11,25 @@
 //! event parsed (see [`tally`]); and the daemon's CPU time over the window
 //! and its resident memory, before the clients and at its peak.
 //!
+//! With `--compare-floor` it runs the daemon and the floor server
+//! (`esplora-floor`, see its crate docs) alternately, `--runs` times each,
+//! on each `--scenario`, and prints per scenario the medians of CPU per
+//! delivered event, p50/p99 latency, delivered share and peak RSS for
+//! both, and the daemon's ratios to the floor (see [`compare`]).
+//!
 //! Exit status: 0 when every client connected and received every event,
 //! 1 when some did not, 2 when the run could not be made (the daemon died,
 //! or would not start).
 
 mod board;
+mod compare;
 mod daemon;
 mod sse;
 mod tally;
 mod ws;
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -34,7 +42,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use board::{Board, Written};
-use daemon::Daemon;
+use compare::{Measurement, Scenario};
+use daemon::{BRIDGE_ARGS, ConfigFile, Daemon, FLOOR_ARGS};
 use tally::{Tally, Transport};
 
 /// Runs the esplora-bridge daemon fed at a board's rate, with N SSE and M
@@ -66,6 +75,22 @@ struct Args {
     /// Handshakes in flight at once.
     #[arg(long, default_value_t = 256)]
     parallel: usize,
+    /// Run the daemon and the floor server alternately and print the
+    /// daemon's ratios to the floor.
+    #[arg(long)]
+    compare_floor: bool,
+    /// The floor server [default: esplora-floor beside this tool].
+    #[arg(long, value_name = "PATH")]
+    floor: Option<PathBuf>,
+    /// With --compare-floor: runs of each server per scenario (the medians
+    /// are reported).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    runs: u64,
+    /// With --compare-floor: a scenario, as SSE+WS@HZxSECS (such as
+    /// 250+250@100x8); may be repeated [default: --sse, --ws, --rate-hz
+    /// and --secs].
+    #[arg(long, value_name = "SCENARIO")]
+    scenario: Vec<Scenario>,
 }
 
 fn positive(text: &str) -> Result<f64, String> {
@@ -97,44 +122,123 @@ fn main() -> ExitCode {
     }
 }
 
-/// Makes the run and prints the report; `Ok(false)` when events were lost
-/// or clients failed.
+/// Makes the run, or the comparison, and prints the report; `Ok(false)`
+/// when events were lost or clients failed.
 async fn run(args: Args) -> anyhow::Result<bool> {
     let start = Instant::now();
     let files = raise_file_limit()?;
-    let clients = args.sse + args.ws;
-    // Each client is a socket here and one in the daemon, plus a few spare.
-    anyhow::ensure!(
-        clients + 64 <= files,
-        "{clients} clients need more than the file limit of {files}"
-    );
-    let binary = match &args.daemon {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("esplora-bridge"),
+    let scenarios = if args.scenario.is_empty() {
+        vec![Scenario {
+            sse: args.sse,
+            ws: args.ws,
+            rate_hz: args.rate_hz,
+            secs: args.secs,
+        }]
+    } else {
+        args.scenario.clone()
     };
-    println!("load before: {}", load_average());
-    let mut daemon = Daemon::start(&binary).await?;
+    for scenario in &scenarios {
+        let clients = scenario.sse + scenario.ws;
+        // Each client is a socket here and one in the daemon, plus a few spare.
+        anyhow::ensure!(
+            clients + 64 <= files,
+            "{clients} clients need more than the file limit of {files}"
+        );
+    }
+    let beside = |name: &str| -> anyhow::Result<PathBuf> {
+        Ok(std::env::current_exe()?.with_file_name(name))
+    };
+    let bridge = match &args.daemon {
+        Some(path) => path.clone(),
+        None => beside("esplora-bridge")?,
+    };
+    if !args.compare_floor {
+        let scenario = scenarios.first().context("no scenario")?;
+        return Ok(run_once(&args, &bridge, Server::Bridge, scenario, start)
+            .await?
+            .complete);
+    }
+    let floor = match &args.floor {
+        Some(path) => path.clone(),
+        None => beside("esplora-floor")?,
+    };
+    let mut complete = true;
+    let mut reports = Vec::new();
+    for scenario in &scenarios {
+        let mut bridge_runs = Vec::new();
+        let mut floor_runs = Vec::new();
+        for run in 1..=args.runs {
+            println!("== {scenario}: bridge, run {run} of {}", args.runs);
+            bridge_runs.push(run_once(&args, &bridge, Server::Bridge, scenario, start).await?);
+            println!("== {scenario}: floor, run {run} of {}", args.runs);
+            floor_runs.push(run_once(&args, &floor, Server::Floor, scenario, start).await?);
+        }
+        complete &= bridge_runs.iter().chain(&floor_runs).all(|m| m.complete);
+        reports.push(compare::report(scenario, &bridge_runs, &floor_runs));
+    }
+    println!();
+    println!("{}", compare::HEADER);
+    for report in reports {
+        print!("{report}");
+    }
+    Ok(complete)
+}
+
+/// Which server a run is of.
+#[derive(Debug, Clone, Copy)]
+enum Server {
+    Bridge,
+    Floor,
+}
+
+/// Starts `binary`, makes one run of `scenario` against it, and stops it.
+async fn run_once(
+    args: &Args,
+    binary: &Path,
+    server: Server,
+    scenario: &Scenario,
+    start: Instant,
+) -> anyhow::Result<Measurement> {
+    let load_before = load_average();
+    println!("load before: {load_before}");
+    let (config, fixed) = match server {
+        Server::Bridge => (
+            Some(ConfigFile::for_clients(scenario.sse + scenario.ws)?),
+            BRIDGE_ARGS,
+        ),
+        Server::Floor => (None, FLOOR_ARGS),
+    };
+    let mut server_args: Vec<&OsStr> = fixed.iter().map(OsStr::new).collect();
+    if let Some(config) = &config {
+        server_args.extend([OsStr::new("--config"), config.0.as_os_str()]);
+    }
+    let mut daemon = Daemon::start(binary, &server_args).await?;
     println!("daemon: pid {} on http://{}", daemon.pid, daemon.addr);
     let stdin = daemon.stdin.take().context("the daemon's stdin is piped")?;
     let outcome = tokio::select! {
-        outcome = measure(&args, &daemon, stdin, start) => outcome,
+        outcome = measure(args, scenario, &daemon, stdin, start) => outcome,
         status = daemon.died() => Err(anyhow::anyhow!(daemon.death_report(status))),
     };
     daemon.stop().await;
-    println!("load after: {}", load_average());
-    outcome
+    let load_after = load_average();
+    println!("load after: {load_after}");
+    outcome.map(|measurement| Measurement {
+        load: format!("{load_before} / {load_after}"),
+        ..measurement
+    })
 }
 
 async fn measure(
     args: &Args,
+    scenario: &Scenario,
     daemon: &Daemon,
     stdin: std::process::ChildStdin,
     start: Instant,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Measurement> {
     let (idle_rss, _) = daemon.memory_kib()?;
     let tallies = [
-        (Arc::new(Tally::new(Transport::Sse, start)), args.sse),
-        (Arc::new(Tally::new(Transport::Ws, start)), args.ws),
+        (Arc::new(Tally::new(Transport::Sse, start)), scenario.sse),
+        (Arc::new(Tally::new(Transport::Ws, start)), scenario.ws),
     ];
     let mut tasks = JoinSet::new();
     let handshakes = Arc::new(Semaphore::new(args.parallel.max(1)));
@@ -176,9 +280,9 @@ async fn measure(
     let cpu_before = daemon.cpu_seconds()?;
     let own_cpu_before = own_cpu_seconds()?;
     let window = Instant::now();
-    let lines = (args.rate_hz * args.secs).round() as u64;
+    let lines = (scenario.rate_hz * scenario.secs).round() as u64;
     let board = Board {
-        rate_hz: args.rate_hz,
+        rate_hz: scenario.rate_hz,
         lines,
     }
     .start(stdin, start);
@@ -197,6 +301,8 @@ async fn measure(
     let own_cpu = own_cpu_seconds()? - own_cpu_before;
     let (_, peak_rss) = daemon.memory_kib()?;
     tasks.abort_all();
+    // Their sockets must be closed before the next run opens as many.
+    while tasks.join_next().await.is_some() {}
 
     anyhow::ensure!(
         written.lines == lines,
@@ -210,7 +316,7 @@ async fn measure(
     println!(
         "board: {} lines at {} Hz; {connected} clients connected in {:.2} s",
         written.lines,
-        args.rate_hz,
+        scenario.rate_hz,
         connect_time.as_secs_f64()
     );
     let per_client = if connected > 0 {
@@ -234,17 +340,32 @@ async fn measure(
         "clients: cpu {own_cpu:.3} s ({:.2}% of one core)",
         100.0 * own_cpu / elapsed
     );
-    let mut complete = true;
+    let mut measurement = Measurement {
+        cpu,
+        expected: 0,
+        received: 0,
+        latency: tally::histogram(),
+        peak_rss_kib: peak_rss,
+        idle_rss_kib: idle_rss,
+        clients: connected,
+        complete: true,
+        load: String::new(),
+    };
     for (tally, requested) in &tallies {
         if *requested == 0 {
             continue;
         }
-        complete &= report(tally, *requested, expected(tally), written);
+        measurement.complete &= report(tally, *requested, expected(tally), written);
+        // Clients that never connected count as not delivered to.
+        measurement.expected += requested * written.lines;
+        measurement.received += tally.received.load(Ordering::Relaxed);
+        // Same bounds on both sides: adding cannot fail.
+        let _ = measurement.latency.add(tally.latency());
     }
-    if !complete {
+    if !measurement.complete {
         println!("{}", daemon.log_tail());
     }
-    Ok(complete)
+    Ok(measurement)
 }
 
 /// Prints one transport's line; whether all its clients connected, stayed,

@@ -36,11 +36,17 @@ impl Transport {
 type Shared = Arc<Mutex<Histogram<u64>>>;
 
 thread_local! {
-    static LOCAL: RefCell<[Option<Shared>; 2]> = const { RefCell::new([None, None]) };
+    /// This thread's histogram for each transport, with the id of the tally
+    /// it belongs to: a later run's tally on the same thread makes its own.
+    static LOCAL: RefCell<[Option<(u64, Shared)>; 2]> = const { RefCell::new([None, None]) };
 }
+
+/// Numbers the tallies, one per transport per run.
+static TALLIES: AtomicU64 = AtomicU64::new(0);
 
 /// One transport's results, shared by its clients.
 pub struct Tally {
+    id: u64,
     pub transport: Transport,
     /// The tool's clock: send times in `u:` are µs since this instant.
     start: Instant,
@@ -63,6 +69,7 @@ pub struct Tally {
 impl Tally {
     pub fn new(transport: Transport, start: Instant) -> Tally {
         Tally {
+            id: TALLIES.fetch_add(1, Ordering::Relaxed),
             transport,
             start,
             ready: AtomicU64::new(0),
@@ -95,14 +102,16 @@ impl Tally {
         self.last_sent.fetch_max(last, Ordering::Relaxed);
         let histogram = LOCAL.with(|local| {
             let mut local = local.borrow_mut();
-            Arc::clone(local[self.transport as usize].get_or_insert_with(|| {
-                let histogram = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-                    .map(Mutex::new)
-                    .map(Arc::new)
-                    .unwrap_or_else(|error| panic!("histogram bounds: {error}"));
-                self.lock_histograms().push(Arc::clone(&histogram));
-                histogram
-            }))
+            let slot = &mut local[self.transport as usize];
+            match slot {
+                Some((id, histogram)) if *id == self.id => Arc::clone(histogram),
+                _ => {
+                    let histogram = Arc::new(Mutex::new(histogram()));
+                    self.lock_histograms().push(Arc::clone(&histogram));
+                    *slot = Some((self.id, Arc::clone(&histogram)));
+                    histogram
+                }
+            }
         });
         let mut histogram = histogram.lock().unwrap_or_else(PoisonError::into_inner);
         for &sent in sent_us {
@@ -131,8 +140,7 @@ impl Tally {
 
     /// Every thread's latencies, merged.
     pub fn latency(&self) -> Histogram<u64> {
-        let mut merged = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-            .unwrap_or_else(|error| panic!("histogram bounds: {error}"));
+        let mut merged = histogram();
         for histogram in self.lock_histograms().iter() {
             let histogram = histogram.lock().unwrap_or_else(PoisonError::into_inner);
             // Same bounds on both sides: adding cannot fail.
@@ -146,6 +154,12 @@ impl Tally {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// An empty latency histogram, in µs.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+        .unwrap_or_else(|error| panic!("histogram bounds: {error}"))
 }
 
 /// The send time a delta's JSON carries in its `user` field (the line's
@@ -196,5 +210,16 @@ mod tests {
         assert_eq!(tally.received.load(Ordering::Relaxed), 6);
         assert!(latency.equivalent(latency.max(), 3000));
         assert!(latency.equivalent(latency.min(), 1000));
+    }
+
+    #[test]
+    fn a_later_tally_on_the_same_thread_keeps_its_own_latencies() {
+        let first = Tally::new(Transport::Sse, Instant::now());
+        first.record(2000, &[1000]);
+        let second = Tally::new(Transport::Sse, Instant::now());
+        second.record(5000, &[1000]);
+        assert_eq!(first.latency().len(), 1);
+        assert_eq!(second.latency().len(), 1);
+        assert!(second.latency().equivalent(second.latency().max(), 4000));
     }
 }
