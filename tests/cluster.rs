@@ -8,6 +8,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
+use std::time::Instant;
 
 use serde_json::Value;
 
@@ -91,9 +92,13 @@ async fn publishing_to_node_a_reaches_node_b_and_goes_on_through_b_when_a_is_kil
         node_a.log(),
         node_b.log()
     );
+    assert_eq!(metric_sum(&text, "esplora_relay_node"), 0, "{text}");
 
     node_a.stop();
+    let killed = Instant::now();
     let before_kill = subscriber.mirror.events.len();
+    subscriber.next_event().await;
+    let gap = killed.elapsed();
     subscriber
         .wait_until("the capture's final state through node B", at_final_state)
         .await;
@@ -110,10 +115,16 @@ async fn publishing_to_node_a_reaches_node_b_and_goes_on_through_b_when_a_is_kil
         ) >= 1,
         "a request to the killed node A should have failed:\n{text}"
     );
+    assert_eq!(
+        metric_sum(&text, "esplora_relay_node"),
+        1,
+        "the relay should have moved on to node B:\n{text}"
+    );
     let latest = daemon.get_json("/api/latest").await;
     assert_eq!(latest["values"], messy_final_state());
     eprintln!(
-        "cluster: {} events reached the subscriber on node B, {} of them after node A was killed",
+        "cluster: {} events reached the subscriber on node B, {} of them after node A was \
+         killed; the first through B came {gap:.2?} after the kill",
         subscriber.mirror.events.len(),
         subscriber.mirror.events.len() - before_kill
     );

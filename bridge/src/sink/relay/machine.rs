@@ -452,6 +452,7 @@ impl Machine {
                 if self.nodes > 1 && (status == 0 || status >= 500) {
                     let failed = self.node;
                     self.node = (self.node + 1) % self.nodes;
+                    self.metrics.node(self.node);
                     if self.logged.up {
                         warn!("relay node {failed} failed; moving to node {}", self.node);
                     } else {
@@ -834,6 +835,7 @@ mod tests {
         assert_eq!(run.at(1410).step(retry(503)).node, 2);
         let third = run.at(2000).step(Input::Tick);
         assert_eq!((third.node, sent(&third).len()), (2, 1));
+        assert!(run.metrics().contains("esplora_relay_node 2"));
         assert_eq!(run.at(2010).step(retry(502)).node, 0);
         let round = run.at(5000).step(Input::Tick);
         assert_eq!((round.node, sent(&round).len()), (0, 1));
