@@ -55,6 +55,11 @@ fn a_bad_config_names_the_file_the_line_and_the_key() {
         ),
         ("[http]\nlisten = \"nope\"\n", "FILE:2", "http.listen"),
         ("[input]\nreplay_rate = 0\n", "FILE:2", "input.replay_rate"),
+        (
+            "[relay]\napp_id = \"a\"\nkey = \"k\"\nsecret = \"s\"\nurl = [\"http://a\", \"http://a\"]\n",
+            "FILE:5",
+            "relay.url",
+        ),
     ];
     for (text, place, key) in cases {
         let (ok, stderr) = check_config(text);

@@ -6,6 +6,7 @@
 mod common;
 
 mod access;
+mod cluster;
 mod commands;
 mod config;
 mod demo;

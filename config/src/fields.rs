@@ -459,24 +459,64 @@ pub(crate) fn decimals<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Opt
     u8::try_from(digits).map(Some).map_err(de::Error::custom)
 }
 
-pub(crate) fn relay_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    parse_str(deserializer, "a URL string", |text| {
-        let rest = text
-            .strip_prefix("http://")
-            .or_else(|| text.strip_prefix("https://"));
-        match rest {
-            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
-                Err(format!("relay URL {text:?} has no host"))
-            }
-            Some(_) if text.chars().any(char::is_whitespace) => {
-                Err(format!("relay URL {text:?} contains white space"))
-            }
-            Some(_) => Ok(text.to_owned()),
-            None => Err(format!(
-                "relay URL {text:?} must start with http:// or https://"
-            )),
+/// One relay URL: `http://` or `https://`, with a host, no white space.
+fn check_relay_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"));
+    match rest {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            Err(format!("relay URL {text:?} has no host"))
         }
-    })
+        Some(_) if text.chars().any(char::is_whitespace) => {
+            Err(format!("relay URL {text:?} contains white space"))
+        }
+        Some(_) => Ok(text.to_owned()),
+        None => Err(format!(
+            "relay URL {text:?} must start with http:// or https://"
+        )),
+    }
+}
+
+/// `[relay] url`: one URL, or a non-empty list of them (the nodes of a
+/// cluster, tried in order on failure).
+pub(crate) fn relay_urls<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    struct UrlsVisitor;
+
+    impl<'de> Visitor<'de> for UrlsVisitor {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a URL string or a list of them")
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Vec<String>, E> {
+            check_relay_url(value)
+                .map(|url| vec![url])
+                .map_err(E::custom)
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+            let mut urls = Vec::new();
+            while let Some(text) = seq.next_element::<String>()? {
+                let url = check_relay_url(&text).map_err(de::Error::custom)?;
+                if urls.contains(&url) {
+                    return Err(de::Error::custom(format!(
+                        "relay URL {url:?} is listed twice"
+                    )));
+                }
+                urls.push(url);
+            }
+            if urls.is_empty() {
+                return Err(de::Error::custom("the list of relay URLs is empty"));
+            }
+            Ok(urls)
+        }
+    }
+
+    deserializer.deserialize_any(UrlsVisitor)
 }
 
 /// `app_id` and `key` go into the request path and query unescaped, so they

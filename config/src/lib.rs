@@ -63,7 +63,7 @@
 //! s = "slider"
 //!
 //! [relay]                    # absent = no relay
-//! url = "http://127.0.0.1:6001"   # http:// or https://
+//! url = "http://127.0.0.1:6001"   # http:// or https://; or a list, tried in order on failure
 //! app_id = "app-id"
 //! key = "app-key"
 //! secret_file = "/etc/esplora-bridge/relay-secret"   # or secret = "...", not both

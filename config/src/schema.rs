@@ -286,9 +286,12 @@ impl FieldConfig {
 #[serde(deny_unknown_fields)]
 pub struct RelayConfig {
     /// `url`: the API's base URL, `http://` or `https://`, such as
-    /// `https://api-eu.pusher.com` or `http://127.0.0.1:6001`. Required.
-    #[serde(deserialize_with = "fields::relay_url")]
-    pub url: String,
+    /// `https://api-eu.pusher.com` or `http://127.0.0.1:6001`; or a list
+    /// of them, the nodes of one cluster (such as sockudo nodes sharing a
+    /// Redis), tried in order: the relay stays on a node until it fails
+    /// (no answer, a timeout, a 5xx), then moves to the next. Required.
+    #[serde(deserialize_with = "fields::relay_urls")]
+    pub url: Vec<String>,
     /// `app_id`: the app's id (letters, digits, `-_.~`). Required.
     #[serde(deserialize_with = "fields::url_safe")]
     pub app_id: String,

@@ -143,7 +143,10 @@ fn full_example_parses_to_its_values() {
             ),
         ]),
         relay: Some(RelayConfig {
-            url: "https://api-eu.pusher.com".to_owned(),
+            url: vec![
+                "https://api-eu.pusher.com".to_owned(),
+                "https://api-us2.pusher.com".to_owned(),
+            ],
             app_id: "1234".to_owned(),
             key: "app-key".to_owned(),
             secret: Some("s3cr3t".to_owned()),
@@ -412,6 +415,45 @@ fn relay_url_scheme() {
         message.contains("must start with http:// or https://"),
         "{message}"
     );
+}
+
+#[test]
+fn relay_url_may_be_one_string_or_a_list() {
+    let relay = |url: &str| {
+        parse(&format!(
+            "[relay]\nurl = {url}\napp_id = \"a\"\nkey = \"k\"\nsecret = \"s\"\n"
+        ))
+        .unwrap()
+        .relay
+        .unwrap()
+        .url
+    };
+    assert_eq!(relay("\"http://a:6001\""), ["http://a:6001"]);
+    assert_eq!(
+        relay("[\"http://a:6001\", \"http://b:6001\"]"),
+        ["http://a:6001", "http://b:6001"]
+    );
+}
+
+#[test]
+fn relay_url_list_errors_name_the_key() {
+    let cases = [
+        ("[]", "the list of relay URLs is empty"),
+        (
+            "[\"http://a\", \"ws://b\"]",
+            "must start with http:// or https://",
+        ),
+        ("[\"http://a\", \"http://a\"]", "listed twice"),
+        ("[\"http://a\", 3]", "invalid type"),
+        ("3", "a URL string or a list of them"),
+    ];
+    for (url, expected) in cases {
+        let (line, _, key, message) = error(&format!(
+            "[relay]\napp_id = \"a\"\nurl = {url}\nkey = \"k\"\nsecret = \"s\"\n"
+        ));
+        assert_eq!((line, key), (3, named("relay.url")), "{url}: {message}");
+        assert!(message.contains(expected), "{url}: {message}");
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 pub mod mosquitto;
 pub mod pty;
 pub mod pusher;
+pub mod redis;
 pub mod sockudo;
 
 use std::io::{BufRead, BufReader, Write};

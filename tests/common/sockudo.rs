@@ -1,6 +1,8 @@
 //! A real sockudo (a Pusher-compatible server) for the relay tests: started
 //! from its installed binary on a free loopback port with a config file
-//! that defines one app, stopped (killed) when dropped.
+//! that defines one app, stopped (killed) when dropped. Alone it uses the
+//! in-memory ("local") adapter; as a node of a cluster, the redis adapter
+//! on a Redis the nodes share.
 //!
 //! sockudo is installed by `.ci/run` (a slim `cargo install sockudo`);
 //! `SOCKUDO` may name the binary instead.
@@ -24,6 +26,15 @@ pub struct RateLimit {
     pub window_seconds: u64,
 }
 
+/// How a node reaches the others: not at all, or through a Redis.
+#[derive(Clone, Copy)]
+pub enum Adapter {
+    Local,
+    /// The redis adapter (and the redis cache, which sockudo requires of
+    /// a cluster), on the loopback Redis at this port.
+    Redis(u16),
+}
+
 pub struct Sockudo {
     child: Option<Child>,
     pub port: u16,
@@ -33,10 +44,23 @@ pub struct Sockudo {
 impl Sockudo {
     /// Starts sockudo with its API rate limiter off (`None`) or set.
     pub async fn start(limit: Option<RateLimit>) -> Sockudo {
+        Sockudo::start_with(limit, Adapter::Local).await
+    }
+
+    /// Starts a node of a cluster whose nodes share the loopback Redis at
+    /// `redis_port`.
+    pub async fn start_node(redis_port: u16) -> Sockudo {
+        Sockudo::start_with(None, Adapter::Redis(redis_port)).await
+    }
+
+    async fn start_with(limit: Option<RateLimit>, adapter: Adapter) -> Sockudo {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let port = free_port();
-        std::fs::write(dir.path().join("sockudo.toml"), config(port, limit))
-            .expect("the sockudo config should be writable");
+        std::fs::write(
+            dir.path().join("sockudo.toml"),
+            config(port, limit, adapter),
+        )
+        .expect("the sockudo config should be writable");
         let mut sockudo = Sockudo {
             child: None,
             port,
@@ -139,9 +163,23 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// One app, in-memory everything, no metrics server (its fixed port would
-/// clash between tests), and the API rate limiter as asked.
-fn config(port: u16, limit: Option<RateLimit>) -> String {
+/// One app, in-memory everything (but for a cluster's adapter and cache),
+/// no metrics server (its fixed port would clash between tests), and the
+/// API rate limiter as asked.
+///
+/// sockudo reads its Redis from `[database.redis]`, and refuses a cluster
+/// with a node-local cache. It ignores a config file it cannot read
+/// (logging that before its log is set up), so a key of the wrong shape
+/// shows only as a node that does not answer on its port.
+fn config(port: u16, limit: Option<RateLimit>, adapter: Adapter) -> String {
+    let (adapter, cache, database) = match adapter {
+        Adapter::Local => ("local", "memory", String::new()),
+        Adapter::Redis(redis_port) => (
+            "redis",
+            "redis",
+            format!("\n[database.redis]\nhost = \"127.0.0.1\"\nport = {redis_port}\n"),
+        ),
+    };
     let limiter = match limit {
         Some(limit) => format!(
             "enabled = true\n\n[rate_limiter.api_rate_limit]\nmax_requests = {}\nwindow_seconds = {}\n",
@@ -154,10 +192,10 @@ fn config(port: u16, limit: Option<RateLimit>) -> String {
 port = {port}
 
 [adapter]
-driver = "local"
+driver = "{adapter}"
 
 [cache]
-driver = "memory"
+driver = "{cache}"
 
 [queue]
 driver = "none"
@@ -178,6 +216,6 @@ enable_client_messages = false
 max_client_events_per_second = 0
 
 [rate_limiter]
-{limiter}"#
+{limiter}{database}"#
     )
 }

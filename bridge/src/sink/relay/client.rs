@@ -58,13 +58,19 @@ pub enum Outcome {
 
 pub struct Client {
     http: reqwest::Client,
-    base: Url,
-    /// The base URL's path, without a trailing slash, before every API path.
-    prefix: String,
+    /// The configured URLs, in order: the nodes a request may go to.
+    nodes: Vec<Node>,
     app_id: String,
     channel: String,
     event: String,
     credentials: Arc<Credentials>,
+}
+
+/// One configured URL.
+struct Node {
+    base: Url,
+    /// The base URL's path, without a trailing slash, before every API path.
+    prefix: String,
 }
 
 #[derive(Serialize)]
@@ -93,8 +99,19 @@ struct ChannelInfo {
 
 impl Client {
     pub fn new(config: &RelayConfig, credentials: Arc<Credentials>) -> anyhow::Result<Self> {
-        let base = Url::parse(&config.url)
-            .with_context(|| format!("relay.url {:?} is not a valid URL", config.url))?;
+        let nodes = config
+            .url
+            .iter()
+            .map(|url| {
+                let base = Url::parse(url)
+                    .with_context(|| format!("relay.url {url:?} is not a valid URL"))?;
+                Ok(Node {
+                    prefix: base.path().trim_end_matches('/').to_owned(),
+                    base,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anyhow::ensure!(!nodes.is_empty(), "relay.url lists no URL");
         let http = reqwest::Client::builder()
             .user_agent(concat!("esplora-bridge/", env!("CARGO_PKG_VERSION")))
             .timeout(TIMEOUT)
@@ -103,8 +120,7 @@ impl Client {
             .context("cannot set up the relay's HTTP client")?;
         Ok(Client {
             http,
-            prefix: base.path().trim_end_matches('/').to_owned(),
-            base,
+            nodes,
             app_id: config.app_id.clone(),
             channel: config.channel.clone(),
             event: config.event.clone(),
@@ -112,8 +128,14 @@ impl Client {
         })
     }
 
-    /// Publishes `events` (1 to [`MAX_BATCH`]) on the channel, in order.
-    pub async fn publish(&self, events: &[Arc<Event>]) -> Outcome {
+    /// How many nodes (configured URLs) there are; at least one.
+    pub fn nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Publishes `events` (1 to [`MAX_BATCH`]) on the channel, in order,
+    /// through the `node`th URL.
+    pub async fn publish(&self, node: usize, events: &[Arc<Event>]) -> Outcome {
         let data = |event: &'_ Arc<Event>| String::from_utf8_lossy(&event.json).into_owned();
         let (endpoint, body) = if let [event] = events {
             let single = Single {
@@ -137,8 +159,7 @@ impl Client {
         };
         // Strings and arrays of strings always serialise.
         let body = body.unwrap_or_default();
-        let path = format!("{}/apps/{}/{endpoint}", self.prefix, self.app_id);
-        let url = self.signed_url("POST", &path, &[], &body);
+        let url = self.signed_url(node, "POST", endpoint, &[], &body);
         let answer = self
             .http
             .post(url)
@@ -163,13 +184,17 @@ impl Client {
         classify(status, after, body)
     }
 
-    /// The channel's `subscription_count`, where the server reports it.
-    pub async fn subscription_count(&self) -> Option<u64> {
-        let path = format!(
-            "{}/apps/{}/channels/{}",
-            self.prefix, self.app_id, self.channel
+    /// The channel's `subscription_count`, where the `node`th URL's server
+    /// reports it.
+    pub async fn subscription_count(&self, node: usize) -> Option<u64> {
+        let endpoint = format!("channels/{}", self.channel);
+        let url = self.signed_url(
+            node,
+            "GET",
+            &endpoint,
+            &[("info", "subscription_count")],
+            b"",
         );
-        let url = self.signed_url("GET", &path, &[("info", "subscription_count")], b"");
         let response = self.http.get(url).send().await.ok()?;
         if !response.status().is_success() {
             return None;
@@ -181,15 +206,26 @@ impl Client {
             .subscription_count
     }
 
-    fn signed_url(&self, method: &str, path: &str, params: &[(&str, &str)], body: &[u8]) -> Url {
+    /// The signed URL of the app's `endpoint` on the `node`th URL (counted
+    /// round the list, which `new` made sure is not empty).
+    fn signed_url(
+        &self,
+        node: usize,
+        method: &str,
+        endpoint: &str,
+        params: &[(&str, &str)],
+        body: &[u8],
+    ) -> Url {
+        let node = &self.nodes[node % self.nodes.len()];
+        let path = format!("{}/apps/{}/{endpoint}", node.prefix, self.app_id);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
         let query = self
             .credentials
-            .signed_query(method, path, params, body, now);
-        let mut url = self.base.clone();
-        url.set_path(path);
+            .signed_query(method, &path, params, body, now);
+        let mut url = node.base.clone();
+        url.set_path(&path);
         url.set_query(Some(&query));
         url
     }

@@ -23,6 +23,12 @@
 //! and deltas ([`split`](super::split)), sent at most [`MAX_BATCH`] to a
 //! request.
 //!
+//! With several nodes (`[relay] url` a list), the machine says which one
+//! each request goes to: the current one, until it fails with no answer, a
+//! timeout or a 5xx, when the next in the list becomes current (round to
+//! the first after the last). A 429 or another 4xx is the app's doing, not
+//! the node's, and does not move it.
+//!
 //! Under a daily budget the channel's subscribers are counted every
 //! [`COUNT_EVERY`], because each delivery costs a message; nothing is sent
 //! before the first count.
@@ -114,6 +120,8 @@ pub struct Actions {
     pub wake: Option<Instant>,
     /// The relay has finished.
     pub done: bool,
+    /// The node (index into `[relay] url`) the request and the count go to.
+    pub node: usize,
 }
 
 /// When the subscribers are counted next.
@@ -152,13 +160,18 @@ pub struct Machine {
     backoff: Backoff,
     logged: Logged,
     metrics: Metrics,
+    /// How many nodes there are (at least one), and the current one.
+    nodes: usize,
+    node: usize,
 }
 
 impl Machine {
-    /// A relay at `max_rate_hz`, under `daily_budget` messages a day if any.
+    /// A relay at `max_rate_hz`, under `daily_budget` messages a day if
+    /// any, to `nodes` nodes tried in order.
     pub fn new(
         max_rate_hz: f64,
         daily_budget: Option<u64>,
+        nodes: usize,
         metrics: Metrics,
         clock: Clock,
     ) -> Machine {
@@ -179,6 +192,8 @@ impl Machine {
             backoff: Backoff::default(),
             logged: Logged::default(),
             metrics,
+            nodes: nodes.max(1),
+            node: 0,
         }
     }
 
@@ -186,11 +201,23 @@ impl Machine {
         self.state
     }
 
+    /// The node requests go to.
+    pub fn node(&self) -> usize {
+        self.node
+    }
+
     /// Takes in what happened; says what to do next.
     pub fn step(&mut self, input: Input, clock: Clock) -> Actions {
+        let mut actions = self.decide(input, clock);
+        actions.node = self.node;
+        actions
+    }
+
+    fn decide(&mut self, input: Input, clock: Clock) -> Actions {
         let now = clock.now;
         let mut actions = Actions::default();
         self.update_rate(clock);
+
         match input {
             Input::Hub(event) => self.outbox.apply(&event, now),
             Input::Resynced { missed, snapshot } => {
@@ -422,6 +449,16 @@ impl Machine {
             } => {
                 self.metrics.request(metrics::Outcome::retry, status);
                 self.metrics.retry();
+                if self.nodes > 1 && (status == 0 || status >= 500) {
+                    let failed = self.node;
+                    self.node = (self.node + 1) % self.nodes;
+                    self.metrics.node(self.node);
+                    if self.logged.up {
+                        warn!("relay node {failed} failed; moving to node {}", self.node);
+                    } else {
+                        debug!("relay node {failed} failed; moving to node {}", self.node);
+                    }
+                }
                 self.metrics
                     .dropped(Dropped::failed, (sent.len() + self.parts.len()) as u64);
                 self.parts.clear();
@@ -505,10 +542,14 @@ mod tests {
 
     impl Run {
         fn new(max_rate_hz: f64, budget: Option<u64>) -> Run {
+            Run::with_nodes(max_rate_hz, budget, 1)
+        }
+
+        fn with_nodes(max_rate_hz: f64, budget: Option<u64>, nodes: usize) -> Run {
             let mut registry = Registry::with_prefix("esplora_relay");
             let metrics = Metrics::register(&mut registry);
             let start = Instant::now();
-            let machine = Machine::new(max_rate_hz, budget, metrics, clock(start, start));
+            let machine = Machine::new(max_rate_hz, budget, nodes, metrics, clock(start, start));
             Run {
                 machine,
                 registry,
@@ -732,5 +773,82 @@ mod tests {
             "{}",
             run.metrics()
         );
+    }
+
+    fn retry(status: u16) -> Input {
+        Input::Sent(Outcome::Retry {
+            status,
+            after: None,
+            reason: "down".to_owned(),
+        })
+    }
+
+    #[test]
+    fn a_failing_node_hands_over_to_the_next_after_the_backoff() {
+        let mut run = Run::with_nodes(0.0, None, 3);
+        let first = run.step(event(1, EventKind::Snapshot, Board::Connected, &[("a", 1)]));
+        assert_eq!((first.node, sent(&first).len()), (0, 1));
+        run.at(10).step(ok());
+
+        // A 429 or another 4xx is not the node's fault: it stays.
+        run.at(20).step(delta(2, &[("a", 2)]));
+        let limited = run.at(30).step(Input::Sent(Outcome::Retry {
+            status: 429,
+            after: None,
+            reason: "slow down".to_owned(),
+        }));
+        assert_eq!(limited.node, 0);
+        let rejected = run.at(300).step(Input::Tick);
+        assert_eq!(rejected.node, 0);
+        run.at(310).step(Input::Sent(Outcome::Rejected {
+            status: 403,
+            body: String::new(),
+        }));
+        assert_eq!(run.machine.node(), 0);
+        let again = run.at(1000).step(Input::Tick);
+        assert_eq!((again.node, sent(&again).len()), (0, 1));
+        run.at(1010).step(ok());
+
+        // No answer: the next node, after the (reset) backoff, with the
+        // state as it is by then.
+        run.at(1020).step(delta(3, &[("a", 3)]));
+        let failed = run.at(1030).step(retry(0));
+        let failed_at = run.start + 1030 * MS;
+        // The first backoff is drawn from the upper half of `FIRST`.
+        let until = failed.wake.expect("a wake-up at the backoff's end");
+        assert!(until >= failed_at + Backoff::FIRST / 2 && until <= failed_at + Backoff::FIRST);
+        assert_eq!(run.machine.state(), State::BackingOff { until });
+        assert_eq!(failed.node, 1);
+        assert!(failed.publish.is_none(), "the backoff holds");
+        run.at(1100).step(delta(4, &[("a", 4)]));
+        let moved = run.at(1030 + 250).step(Input::Tick);
+        assert_eq!(moved.node, 1);
+        assert_eq!(
+            sent(&moved),
+            [(EventKind::Snapshot, 4, r#"{"a":4}"#.to_owned())]
+        );
+        run.at(1300).step(ok());
+
+        // A node that answers stays current; a 5xx moves on, and past
+        // the last node the first is tried again.
+        run.at(1400).step(delta(5, &[("a", 5)]));
+        assert_eq!(run.at(1410).step(retry(503)).node, 2);
+        let third = run.at(2000).step(Input::Tick);
+        assert_eq!((third.node, sent(&third).len()), (2, 1));
+        assert!(run.metrics().contains("esplora_relay_node 2"));
+        assert_eq!(run.at(2010).step(retry(502)).node, 0);
+        let round = run.at(5000).step(Input::Tick);
+        assert_eq!((round.node, sent(&round).len()), (0, 1));
+        run.at(5010).step(ok());
+        assert_eq!(run.machine.node(), 0);
+    }
+
+    #[test]
+    fn one_node_is_retried_where_it_is() {
+        let mut run = Run::new(0.0, None);
+        run.step(event(1, EventKind::Snapshot, Board::Connected, &[("a", 1)]));
+        assert_eq!(run.at(10).step(retry(0)).node, 0);
+        let again = run.at(1000).step(Input::Tick);
+        assert_eq!((again.node, sent(&again).len()), (0, 1));
     }
 }

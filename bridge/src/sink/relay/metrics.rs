@@ -89,6 +89,7 @@ pub struct Metrics {
     up: Gauge,
     budget_remaining: Gauge,
     subscribers: Gauge,
+    node: Gauge,
 }
 
 impl Metrics {
@@ -104,6 +105,7 @@ impl Metrics {
             up: Gauge::default(),
             budget_remaining: Gauge::default(),
             subscribers: Gauge::default(),
+            node: Gauge::default(),
         };
         metrics.budget_remaining.set(-1);
         registry.register(
@@ -150,6 +152,11 @@ impl Metrics {
             "subscribers",
             "Subscribers of the relay channel, as the relay last reported them",
             metrics.subscribers.clone(),
+        );
+        registry.register(
+            "node",
+            "The node requests go to: its place in [relay] url, from 0",
+            metrics.node.clone(),
         );
         metrics
     }
@@ -204,5 +211,10 @@ impl Metrics {
     pub fn subscribers(&self, subscribers: u64) {
         self.subscribers
             .set(i64::try_from(subscribers).unwrap_or(i64::MAX));
+    }
+
+    /// The node requests go to, counted from 0 in `[relay] url`.
+    pub fn node(&self, node: usize) {
+        self.node.set(i64::try_from(node).unwrap_or(i64::MAX));
     }
 }

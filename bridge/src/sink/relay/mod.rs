@@ -27,6 +27,12 @@
 //!
 //! # Failures
 //!
+//! `url` may list the nodes of one cluster (sockudo nodes sharing a Redis,
+//! say). Requests go to one node at a time, the first to begin with; when
+//! it fails (no answer, a timeout, a 5xx) the relay moves to the next in
+//! the list (round to the first after the last), after the backoff, and
+//! stays there until that one fails.
+//!
 //! A failed request is not sent again as it was. Timeouts, 5xx and 429 are
 //! retried after the backoff (at least the server's `Retry-After`) with
 //! the state as it is by then: a relay that comes back after an outage
@@ -75,7 +81,7 @@ pub fn build(config: &RelayConfig, context: &mut Context) -> anyhow::Result<Box<
     let credentials = Arc::new(Credentials::new(config.key.clone(), secret));
     let client = Arc::new(Client::new(config, Arc::clone(&credentials))?);
     info!(
-        url = %config.url,
+        url = ?config.url,
         app_id = %config.app_id,
         channel = %config.channel,
         event = %config.event,
@@ -106,6 +112,7 @@ impl Relay {
         let mut machine = Machine::new(
             self.config.max_rate_hz,
             self.config.daily_message_budget,
+            self.client.nodes(),
             self.metrics,
             Clock::now(),
         );
@@ -114,13 +121,16 @@ impl Relay {
         let mut counting: Option<Pending<Option<u64>>> = None;
         loop {
             let actions = machine.step(input, Clock::now());
+            let node = actions.node;
             if let Some(batch) = actions.publish {
                 let client = Arc::clone(&self.client);
-                in_flight = Some(Box::pin(async move { client.publish(&batch).await }));
+                in_flight = Some(Box::pin(async move { client.publish(node, &batch).await }));
             }
             if actions.count {
                 let client = Arc::clone(&self.client);
-                counting = Some(Box::pin(async move { client.subscription_count().await }));
+                counting = Some(Box::pin(
+                    async move { client.subscription_count(node).await },
+                ));
             }
             if actions.done {
                 break;

@@ -31,7 +31,7 @@ mod tests {
 
     fn config(secret: Option<&str>, secret_file: Option<&Path>) -> RelayConfig {
         RelayConfig {
-            url: "http://127.0.0.1:6001".to_owned(),
+            url: vec!["http://127.0.0.1:6001".to_owned()],
             app_id: "app-id".to_owned(),
             key: "app-key".to_owned(),
             secret: secret.map(str::to_owned),
