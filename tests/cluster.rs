@@ -53,8 +53,8 @@ fn relay_config(dir: &tempfile::TempDir, urls: &[String]) -> String {
 #[tokio::test]
 async fn publishing_to_node_a_reaches_node_b_and_goes_on_through_b_when_a_is_killed() {
     let redis = Redis::start().await;
-    let mut node_a = Sockudo::start_node(redis.port).await;
-    let node_b = Sockudo::start_node(redis.port).await;
+    let mut node_a = Sockudo::start_node(redis.port()).await;
+    let node_b = Sockudo::start_node(redis.port()).await;
     let mut subscriber = Subscriber::connect(&node_b.ws_url()).await;
     subscriber.subscribe("esplora", None).await;
 

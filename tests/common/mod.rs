@@ -6,6 +6,7 @@ pub mod mosquitto;
 pub mod pty;
 pub mod pusher;
 pub mod redis;
+pub mod server;
 pub mod sockudo;
 
 use std::io::{BufRead, BufReader, Write};

@@ -4,26 +4,24 @@
 //! client (rumqttc) that subscribes to everything and keeps what arrives.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 use super::WAIT;
+use super::server::Server;
 
 pub const INSTALL: &str = "apt-get install mosquitto mosquitto-clients";
 
 pub struct Mosquitto {
-    child: Option<Child>,
+    server: Server,
     pub port: u16,
     /// With [`Mosquitto::start_tls`]: the TLS listener's port and the CA
     /// file its certificate is signed by.
     pub tls: Option<(u16, PathBuf)>,
-    dir: tempfile::TempDir,
 }
 
 impl Mosquitto {
@@ -39,15 +37,16 @@ impl Mosquitto {
     }
 
     async fn start_with(login: Option<(&str, &str)>, tls: bool) -> Mosquitto {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let port = free_port();
+        let server = Server::new("mosquitto");
+        let dir = server.dir();
+        let port = server.port;
         let mut config = format!(
             "listener {port} 127.0.0.1\npersistence false\nlog_dest stderr\nlog_type all\n"
         );
         let tls = tls.then(|| {
-            let tls_port = free_port();
-            let ca = make_certificates(dir.path());
-            let path = |name: &str| dir.path().join(name).display().to_string();
+            let tls_port = super::server::free_port();
+            let ca = make_certificates(dir);
+            let path = |name: &str| dir.join(name).display().to_string();
             config.push_str(&format!(
                 "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
                 path("ca.pem"),
@@ -58,7 +57,7 @@ impl Mosquitto {
         });
         match login {
             Some((user, password)) => {
-                let file = dir.path().join("passwords");
+                let file = dir.join("passwords");
                 let status = Command::new(tool("mosquitto_passwd"))
                     .args(["-b", "-c"])
                     .arg(&file)
@@ -73,14 +72,9 @@ impl Mosquitto {
             }
             None => config.push_str("allow_anonymous true\n"),
         }
-        std::fs::write(dir.path().join("mosquitto.conf"), config)
+        std::fs::write(dir.join("mosquitto.conf"), config)
             .expect("the mosquitto config should be writable");
-        let mut broker = Mosquitto {
-            child: None,
-            port,
-            tls,
-            dir,
-        };
+        let mut broker = Mosquitto { server, port, tls };
         broker.restart().await;
         broker
     }
@@ -91,50 +85,23 @@ impl Mosquitto {
 
     /// Kills it, as a crash would.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.server.stop();
     }
 
     /// Starts it (again) on the same port and waits until it takes
     /// connections.
     pub async fn restart(&mut self) {
-        self.stop();
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("mosquitto.log"))
-            .expect("the mosquitto log should be writable");
-        let child = Command::new(tool("mosquitto"))
+        let mut command = Command::new(tool("mosquitto"));
+        command
             .arg("-c")
-            .arg(self.dir.path().join("mosquitto.conf"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("the log file handle"))
-            .stderr(log)
-            .spawn()
-            .expect("mosquitto should start");
-        self.child = Some(child);
-        let deadline = Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not listen on {} within {WAIT:?}; its log:\n{}",
-                self.port,
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        self.stop();
+            .arg(self.server.dir().join("mosquitto.conf"));
+        self.server
+            .start(&mut command, |port| async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            })
+            .await;
     }
 }
 
@@ -231,13 +198,6 @@ fn make_certificates(dir: &std::path::Path) -> PathBuf {
             .expect("the test's own files");
     }
     dir.join("ca.pem")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port()
 }
 
 /// One message as received.

@@ -7,13 +7,10 @@
 //! sockudo is installed by `.ci/run` (a slim `cargo install sockudo`);
 //! `SOCKUDO` may name the binary instead.
 
-use std::fs::File;
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use super::WAIT;
+use super::server::Server;
 
 pub const APP_ID: &str = "esplora-test";
 pub const KEY: &str = "esplora-test-key";
@@ -36,9 +33,8 @@ pub enum Adapter {
 }
 
 pub struct Sockudo {
-    child: Option<Child>,
+    server: Server,
     pub port: u16,
-    dir: tempfile::TempDir,
 }
 
 impl Sockudo {
@@ -54,18 +50,14 @@ impl Sockudo {
     }
 
     async fn start_with(limit: Option<RateLimit>, adapter: Adapter) -> Sockudo {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let port = free_port();
+        let server = Server::new("sockudo");
+        let port = server.port;
         std::fs::write(
-            dir.path().join("sockudo.toml"),
+            server.dir().join("sockudo.toml"),
             config(port, limit, adapter),
         )
         .expect("the sockudo config should be writable");
-        let mut sockudo = Sockudo {
-            child: None,
-            port,
-            dir,
-        };
+        let mut sockudo = Sockudo { server, port };
         sockudo.restart().await;
         sockudo
     }
@@ -82,64 +74,33 @@ impl Sockudo {
 
     /// Kills it, as a crash or a pulled cable would.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.server.stop();
     }
 
     /// Starts it (again) on the same port, and waits until it answers.
     pub async fn restart(&mut self) {
-        self.stop();
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("the sockudo log should be writable");
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .arg("--config")
-            .arg(self.dir.path().join("sockudo.toml"))
+            .arg(self.server.dir().join("sockudo.toml"))
             // It also reads config/config.toml under its working directory,
             // and many environment variables: keep both to this test.
-            .current_dir(self.dir.path())
+            .current_dir(self.server.dir())
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("the log file handle"))
-            .stderr(log)
-            .spawn()
-            .expect("sockudo should start");
-        self.child = Some(child);
-        let up = format!("{}/up/{APP_ID}", self.url());
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
         let http = reqwest::Client::new();
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let answer = http.get(&up).send().await;
-            if answer.is_ok_and(|response| response.status().is_success()) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sockudo did not answer on port {} within {WAIT:?}; its log:\n{}",
-                self.port,
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let http = &http;
+        self.server
+            .start(&mut command, |port| async move {
+                let up = format!("http://127.0.0.1:{port}/up/{APP_ID}");
+                let answer = http.get(&up).send().await;
+                answer.is_ok_and(|response| response.status().is_success())
+            })
+            .await;
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("sockudo.log")
-    }
-}
-
-impl Drop for Sockudo {
-    fn drop(&mut self) {
-        self.stop();
+        self.server.log()
     }
 }
 
@@ -154,13 +115,6 @@ fn binary() -> PathBuf {
         },
         PathBuf::from,
     )
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port()
 }
 
 /// One app, in-memory everything (but for a cluster's adapter and cache),
