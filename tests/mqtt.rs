@@ -62,6 +62,15 @@ fn availability(messages: &Messages) -> Option<&str> {
     messages.latest(&topic("availability"))
 }
 
+/// Waits until the daemon has published a state.
+async fn wait_state(watcher: &Watcher) {
+    watcher
+        .wait_for("a state", |messages| {
+            messages.latest(&topic("state")).map(|_| ())
+        })
+        .await;
+}
+
 /// Waits until the daemon's availability topic says `state`.
 async fn wait_availability(watcher: &Watcher, what: &str, state: &str) {
     watcher
@@ -223,11 +232,7 @@ async fn a_broker_outage_leaves_local_clients_alone_and_the_whole_state_comes_ba
     let watcher = Watcher::connect(broker.port, None).await;
     let setup = Setup::new(&broker, "");
     let daemon = Daemon::start(&["--config", &setup.config, "--input", "demo"]);
-    watcher
-        .wait_for("a state", |messages| {
-            messages.latest(&topic("state")).map(|_| ())
-        })
-        .await;
+    wait_state(&watcher).await;
     drop(watcher);
     broker.stop();
     let seq = |latest: Value| latest["seq"].as_u64().expect("a seq");
@@ -317,11 +322,7 @@ async fn wrong_credentials_are_logged_once_and_no_password_is_ever_printed() {
         None,
     );
     let watcher = Watcher::connect(broker.port, Some(("bridge", "right-password-9d2"))).await;
-    watcher
-        .wait_for("a state", |messages| {
-            messages.latest(&topic("state")).map(|_| ())
-        })
-        .await;
+    wait_state(&watcher).await;
     assert!(
         daemon
             .log()
@@ -420,11 +421,7 @@ async fn an_mqtt_command_reaches_the_board_and_a_bad_one_gets_an_error() {
     // echo these lines back, and they would read as the daemon's.
     daemon.wait_board("connected").await;
     board.send("s:0\ns:1\n");
-    watcher
-        .wait_for("a state", |messages| {
-            messages.latest(&topic("state")).map(|_| ())
-        })
-        .await;
+    wait_state(&watcher).await;
 
     watcher.publish(&topic("set/led"), "[0,32,255]").await;
     assert_eq!(board.read_line(), "led:0,32,255");
@@ -465,11 +462,7 @@ async fn with_commands_disabled_an_mqtt_command_is_refused() {
     let watcher = Watcher::connect(broker.port, None).await;
     let setup = Setup::new(&broker, "");
     let _daemon = Daemon::start(&["--config", &setup.config, "--input", "demo"]);
-    watcher
-        .wait_for("a state", |messages| {
-            messages.latest(&topic("state")).map(|_| ())
-        })
-        .await;
+    wait_state(&watcher).await;
     watcher.publish(&topic("set/led"), "[1,2,3]").await;
     let refused = watcher
         .wait_for("the result", |messages| {
