@@ -1,10 +1,11 @@
-//! `esplora-bridge`: puts an Arduino Esplora's serial line stream on the web.
+//! `esplora-bridge`: puts an Arduino Esplora's serial line stream, or any
+//! sketch's that prints for the Serial Plotter, on the web.
 //!
 //! A reading flows left to right through these modules and never comes back:
 //!
 //! ```text
 //! source ──lines──▶ transform (parse ▸ diff ▸ throttle) ──values──▶ hub ──events──▶ http
-//!                                                                          └─events──▶ sink (relay)
+//!                                                                          └─events──▶ sink (relay, mqtt)
 //! ```
 //!
 //! # Layout
@@ -25,7 +26,7 @@
 //!   long-poll transports, and the live page.
 //! - [`sink`]: the other consumers of the hub, each a folder of the same
 //!   shape (config, build, run) with its own metrics and routes: the relay
-//!   to a Pusher Channels API.
+//!   to a Pusher Channels API, and MQTT with Home Assistant discovery.
 //! - [`command`]: commands from WebSocket clients to the board (LED, tone),
 //!   validated, and carried back to the serial source.
 //! - [`metrics`]: the counters behind `GET /metrics`.
