@@ -278,15 +278,19 @@ async fn wrong_credentials_are_logged_once_and_no_password_is_ever_printed() {
         "username = \"bridge\"\npassword_file = \"mqtt-password\"\n",
     );
     std::fs::write(setup.dir.path().join("mqtt-password"), format!("{wrong}\n")).unwrap();
-    let daemon = Daemon::start_with(
-        &["--config", &setup.config, "--input", "demo"],
-        |command| {
-            command
-                .env("RUST_LOG", "trace")
-                .current_dir(setup.dir.path());
-        },
-        None,
-    );
+    // At trace level, so that a password printed anywhere would show.
+    let start_traced = || {
+        Daemon::start_with(
+            &["--config", &setup.config, "--input", "demo"],
+            |command| {
+                command
+                    .env("RUST_LOG", "trace")
+                    .current_dir(setup.dir.path());
+            },
+            None,
+        )
+    };
+    let daemon = start_traced();
     let refused = daemon
         .wait_for("the refusal to be logged", || async {
             let log = daemon.log();
@@ -312,15 +316,7 @@ async fn wrong_credentials_are_logged_once_and_no_password_is_ever_printed() {
         "right-password-9d2\n",
     )
     .unwrap();
-    let daemon = Daemon::start_with(
-        &["--config", &setup.config, "--input", "demo"],
-        |command| {
-            command
-                .env("RUST_LOG", "trace")
-                .current_dir(setup.dir.path());
-        },
-        None,
-    );
+    let daemon = start_traced();
     let watcher = Watcher::connect(broker.port, Some(("bridge", "right-password-9d2"))).await;
     wait_state(&watcher).await;
     assert!(
