@@ -200,8 +200,7 @@ async fn wait_page(browser: &Client, what: &str, check: impl Fn(&Value) -> bool)
 }
 
 fn free_address() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
+    format!("127.0.0.1:{}", crate::common::server::free_port())
 }
 
 #[tokio::test]
