@@ -234,6 +234,7 @@ impl SeenLabels {
     /// Notes `label` (not empty), a field of `reading` to be, and says
     /// whether the reading already has it; `is_seq` says whether it is the
     /// sequence key, which is kept apart from the fields.
+    #[inline]
     pub(crate) fn insert(&mut self, label: &str, reading: &Reading<'_>, is_seq: bool) -> bool {
         let first_byte = 1u64 << (label.as_bytes()[0] & 0x3f);
         let seen = self.first_bytes & first_byte != 0
