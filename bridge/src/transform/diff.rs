@@ -10,12 +10,11 @@
 //! JSON, interning each name once.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use esplora_config::Names;
 use esplora_parser::Number;
 
-use super::Values;
+use super::{Name, Values};
 
 /// Distinct fields a board may introduce. Keys come from the board, so
 /// without a cap a board sending random keys would grow the state forever.
@@ -34,7 +33,7 @@ impl TooManyFields {
 
 struct Field {
     key: Box<str>,
-    name: Arc<str>,
+    name: Name,
     deadband: f64,
     /// Deadband 0: every change is passed on.
     exact: bool,
@@ -107,9 +106,9 @@ impl Diff {
             if moved {
                 field.passed = Some(value);
                 if self.names_unique {
-                    changes.push_new(&field.name, value);
+                    changes.push_new(field.name, value);
                 } else {
-                    changes.set(&field.name, value);
+                    changes.set(field.name, value);
                 }
             }
         }
@@ -128,7 +127,7 @@ impl Diff {
             key: key.into(),
             deadband,
             exact: deadband == 0.0,
-            name: name.into(),
+            name: Name::from(name),
             passed: None,
         });
         self.fields.len() - 1
