@@ -37,11 +37,16 @@
 //! Any other line is rejected whole, with one [`LineError`] variant per
 //! rule.
 //!
-//! [`Grammar::parse`] checks in order of cost and of certainty: length and
-//! UTF-8 with byte scans, then the frame (the body and the checksum), then
-//! the checksum, then the fields. The checksum comes before the fields
-//! because when it does not match, the line was damaged on the way, and
-//! "bad checksum" says so better than whatever the damage looks like.
+//! [`Grammar::parse`] checks the length and UTF-8 with byte scans, then
+//! tries the hand-written scanner (the private module `scan`), which reads a
+//! well-formed line in one pass; any line the scanner is not sure of goes
+//! to the grammar below, which has the last word and names the fault.
+//!
+//! The grammar checks in order of cost and of certainty: the frame (the
+//! body and the checksum), then the checksum, then the fields. The checksum
+//! comes before the fields because when it does not match, the line was
+//! damaged on the way, and "bad checksum" says so better than whatever the
+//! damage looks like.
 //!
 //! The fields are read with `nom` over bytes: separators and `:` are ASCII,
 //! so every cut falls on a character boundary of the UTF-8 text and labels

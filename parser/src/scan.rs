@@ -1,6 +1,7 @@
 //! The grammar's happy path, written by hand: one pass over the bytes of a
 //! well-formed line gives the same [`Reading`] as the `nom` grammar of
-//! [`line`](mod@crate::line), in a fraction of the instructions.
+//! [`line`](mod@crate::line), in two thirds of the instructions on the
+//! Esplora's lines (the UTF-8 check and the allocation included).
 //!
 //! Why it exists: the bridge parses every line a board sends, and nearly
 //! every line is well formed. nom spends most of a line's cost on its
