@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use criterion::{Bencher, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use esplora_bridge::hub::Hub;
 use esplora_bridge::metrics::Metrics;
-use esplora_bridge::transform::Values;
 use esplora_bridge::transform::diff::Diff;
 use esplora_bridge::transform::throttle::Throttle;
+use esplora_bridge::transform::{Name, Values};
 use esplora_config::Names;
 use esplora_parser::{LineFramer, parse_line};
 
@@ -104,7 +104,7 @@ fn bench_fanout(c: &mut Criterion) {
         .build()
         .unwrap_or_else(|error| panic!("cannot start a runtime: {error}"));
     let _guard = runtime.enter();
-    let slider: Arc<str> = Arc::from("slider");
+    let slider = Name::from("slider");
     for clients in [1usize, 100, 1000] {
         let hub = Hub::new(1024, Arc::new(Metrics::new()));
         let mut receivers: Vec<_> = (0..clients).map(|_| hub.subscribe().events).collect();
@@ -114,7 +114,7 @@ fn bench_fanout(c: &mut Criterion) {
         group.bench_function(BenchmarkId::from_parameter(clients), |b| {
             b.iter(|| {
                 value += 1;
-                delta.set(&slider, value);
+                delta.set(slider, value);
                 hub.publish_delta(&delta);
                 let mut bytes = 0;
                 for receiver in &mut receivers {

@@ -49,6 +49,9 @@
 //! - [`line`](mod@line): the grammar of one line, written with `nom`:
 //!   [`Grammar`] (which label is the sequence number), [`parse_line`] for
 //!   the Esplora's, and the [`Reading`] they give.
+//! - `scan` (private): the grammar's happy path by hand, tried first; any
+//!   line it is not sure of goes to the `nom` grammar, which has the last
+//!   word and gives the exact error.
 //! - [`number`](mod@number): [`Number`], an integer or a decimal, kept
 //!   apart all the way to JSON, and [`NotANumber`].
 //! - [`format`](mod@format): [`format_line`] and [`format_values`], the
@@ -61,6 +64,7 @@ pub mod format;
 pub mod framer;
 pub mod line;
 pub mod number;
+mod scan;
 
 pub use error::{LineError, excerpt};
 pub use format::{format_line, format_values};

@@ -37,11 +37,16 @@
 //! Any other line is rejected whole, with one [`LineError`] variant per
 //! rule.
 //!
-//! [`Grammar::parse`] checks in order of cost and of certainty: length and
-//! UTF-8 with byte scans, then the frame (the body and the checksum), then
-//! the checksum, then the fields. The checksum comes before the fields
-//! because when it does not match, the line was damaged on the way, and
-//! "bad checksum" says so better than whatever the damage looks like.
+//! [`Grammar::parse`] checks the length and UTF-8 with byte scans, then
+//! tries the hand-written scanner (the private module `scan`), which reads a
+//! well-formed line in one pass; any line the scanner is not sure of goes
+//! to the grammar below, which has the last word and names the fault.
+//!
+//! The grammar checks in order of cost and of certainty: the frame (the
+//! body and the checksum), then the checksum, then the fields. The checksum
+//! comes before the fields because when it does not match, the line was
+//! damaged on the way, and "bad checksum" says so better than whatever the
+//! damage looks like.
 //!
 //! The fields are read with `nom` over bytes: separators and `:` are ASCII,
 //! so every cut falls on a character boundary of the UTF-8 text and labels
@@ -64,7 +69,7 @@ use nom::{
     sequence::preceded,
 };
 
-use crate::{LineError, MAX_FIELDS, MAX_KEY_LEN, MAX_LINE_LEN, NotANumber, Number};
+use crate::{LineError, MAX_FIELDS, MAX_KEY_LEN, MAX_LINE_LEN, NotANumber, Number, scan};
 
 /// One accepted line. Borrows its labels from the line.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +122,16 @@ impl Grammar {
         let text = std::str::from_utf8(line).map_err(|error| LineError::NotUtf8 {
             offset: error.valid_up_to(),
         })?;
+        match scan::parse(text, self.sequence_key()) {
+            Some(reading) => Ok(reading),
+            None => self.parse_by_rules(text),
+        }
+    }
 
+    /// The grammar itself, in `nom`, on a line already checked for length
+    /// and UTF-8: the reading, or exactly why the line is rejected.
+    pub(crate) fn parse_by_rules<'a>(&self, text: &'a str) -> Result<Reading<'a>, LineError> {
+        let line = text.as_bytes();
         let (_, (body, declared)) = run(text, line, frame)?;
         if let Some(declared) = declared {
             let computed = checksum(body);
@@ -142,21 +156,10 @@ impl Grammar {
             seq: None,
         };
         let seq_key = self.seq_key.as_deref().map(str::as_bytes);
-        // Comparing the first bytes first spares a `memcmp` call for every
-        // label that is not the sequence key (a runtime string, so the
-        // comparison is not inlined as it is for a constant).
-        let is_seq_key = |label: &str| {
-            seq_key.is_some_and(|key| {
-                key.first() == label.as_bytes().first() && key == label.as_bytes()
-            })
-        };
+        let is_seq_key = |label: &str| seq_key == Some(label.as_bytes());
         let mut labelled = None;
         let mut count = 0;
-        // The first bytes of the labels seen so far, one bit each (folded
-        // to 6 bits, so that the shifts stay in one register). Labels seldom
-        // share a first byte, so this spares most lines the quadratic
-        // comparison of labels.
-        let mut first_bytes_seen = 0u64;
+        let mut seen = SeenLabels::default();
         let mut rest = separators(body);
         while !rest.is_empty() {
             let offset = body.len() - rest.len();
@@ -176,13 +179,7 @@ impl Grammar {
                 Some(label) => {
                     let label = &text[offset..offset + label.len()];
                     check_label(label, offset)?;
-                    let first_byte = 1u64 << (label.as_bytes()[0] & 0x3f);
-                    let seen = first_bytes_seen & first_byte != 0
-                        && (reading.fields.iter().any(|&(other, _)| other == label)
-                            || reading.skipped.iter().any(|&(other, _)| other == label)
-                            || (is_seq_key(label) && reading.seq.is_some()));
-                    first_bytes_seen |= first_byte;
-                    if seen {
+                    if seen.insert(label, &reading, is_seq_key(label)) {
                         return Err(LineError::DuplicateKey {
                             offset,
                             key: label.to_owned(),
@@ -227,12 +224,39 @@ pub(crate) fn checksum(bytes: &[u8]) -> u8 {
     bytes.iter().fold(0, |sum, byte| sum ^ byte)
 }
 
+/// The labels of a line read so far, for the rule that a label appears at
+/// most once.
+///
+/// It keeps the first bytes of the labels, one bit each (folded to 6 bits,
+/// so that the shifts stay in one register). Labels seldom share a first
+/// byte, so this spares most lines the quadratic comparison of labels.
+#[derive(Default)]
+pub(crate) struct SeenLabels {
+    first_bytes: u64,
+}
+
+impl SeenLabels {
+    /// Notes `label` (not empty), a field of `reading` to be, and says
+    /// whether the reading already has it; `is_seq` says whether it is the
+    /// sequence key, which is kept apart from the fields.
+    #[inline]
+    pub(crate) fn insert(&mut self, label: &str, reading: &Reading<'_>, is_seq: bool) -> bool {
+        let first_byte = 1u64 << (label.as_bytes()[0] & 0x3f);
+        let seen = self.first_bytes & first_byte != 0
+            && (reading.fields.iter().any(|&(other, _)| other == label)
+                || reading.skipped.iter().any(|&(other, _)| other == label)
+                || (is_seq && reading.seq.is_some()));
+        self.first_bytes |= first_byte;
+        seen
+    }
+}
+
 /// The names of bare numbers, `value 1` to `value 64`, made once.
 static VALUE_NAMES: LazyLock<[String; MAX_FIELDS]> =
     LazyLock::new(|| std::array::from_fn(|index| format!("value {}", index + 1)));
 
 /// The name of the `position`th (1-based) bare number of a line.
-fn value_name(position: usize) -> &'static str {
+pub(crate) fn value_name(position: usize) -> &'static str {
     VALUE_NAMES[position - 1].as_str()
 }
 
@@ -260,7 +284,7 @@ fn sequence(value: Number, offset: usize) -> Result<u16, LineError> {
     .ok_or(LineError::BadSequence { offset, value })
 }
 
-fn is_separator(byte: u8) -> bool {
+pub(crate) fn is_separator(byte: u8) -> bool {
     matches!(byte, b',' | b' ' | b'\t')
 }
 
@@ -289,12 +313,12 @@ fn hex_byte(input: &[u8]) -> Parsed<'_, u8> {
     Ok((rest, byte))
 }
 
-fn hex_value(digit: u8) -> u8 {
+pub(crate) fn hex_value(digit: u8) -> u8 {
     match digit {
         b'0'..=b'9' => digit - b'0',
         b'a'..=b'f' => digit - b'a' + 10,
         b'A'..=b'F' => digit - b'A' + 10,
-        // Only hex digits get here: `hex_byte` has checked them.
+        // Only hex digits get here: the callers have checked them.
         _ => 0,
     }
 }
@@ -321,7 +345,7 @@ fn label(input: &[u8]) -> Parsed<'_, Option<&[u8]>> {
 }
 
 /// A field's value: a number, or one of the words that stand for none.
-enum Value {
+pub(crate) enum Value {
     Number(Number),
     NotANumber(NotANumber),
 }

@@ -10,12 +10,11 @@
 //! JSON, interning each name once.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use esplora_config::Names;
 use esplora_parser::Number;
 
-use super::Values;
+use super::{Name, Values};
 
 /// Distinct fields a board may introduce. Keys come from the board, so
 /// without a cap a board sending random keys would grow the state forever.
@@ -34,12 +33,34 @@ impl TooManyFields {
 
 struct Field {
     key: Box<str>,
-    name: Arc<str>,
+    name: Name,
     deadband: f64,
     /// Deadband 0: every change is passed on.
     exact: bool,
     /// The value last passed on; `None` until the field is first seen.
     passed: Option<Number>,
+}
+
+impl Field {
+    /// Adds `value` to `changes` if it moved far enough from the value last
+    /// passed on; `names_unique` says whether it can be appended without a
+    /// search.
+    fn pass(&mut self, value: Number, names_unique: bool, changes: &mut Values) {
+        let moved = match (self.passed, value) {
+            // The board's usual case, without converting to f64.
+            (Some(Number::Int(passed)), Number::Int(value)) if self.exact => passed != value,
+            (Some(passed), value) => moved(passed, value, self.deadband),
+            (None, _) => true,
+        };
+        if moved {
+            self.passed = Some(value);
+            if names_unique {
+                changes.push_new(self.name, value);
+            } else {
+                changes.set(self.name, value);
+            }
+        }
+    }
 }
 
 pub struct Diff {
@@ -79,39 +100,27 @@ impl Diff {
                 .iter()
                 .zip(&self.fields)
                 .all(|((key, _), field)| *key == &*field.key);
-        if !same_layout {
-            let new = reading
-                .iter()
-                .filter(|(key, _)| self.position(key).is_none())
-                .count();
-            if self.fields.len() + new > MAX_FIELDS {
-                return Err(TooManyFields);
+        let names_unique = self.names_unique;
+        if same_layout {
+            for (&(_, value), field) in reading.iter().zip(&mut self.fields) {
+                field.pass(value, names_unique, changes);
             }
+            return Ok(());
         }
-        for (i, &(key, value)) in reading.iter().enumerate() {
-            let index = if same_layout {
-                i
-            } else {
-                match self.position(key) {
-                    Some(index) => index,
-                    None => self.add(key),
-                }
+        let new = reading
+            .iter()
+            .filter(|(key, _)| self.position(key).is_none())
+            .count();
+        if self.fields.len() + new > MAX_FIELDS {
+            return Err(TooManyFields);
+        }
+        for &(key, value) in reading {
+            let index = match self.position(key) {
+                Some(index) => index,
+                None => self.add(key),
             };
-            let field = &mut self.fields[index];
-            let moved = match (field.passed, value) {
-                // The board's usual case, without converting to f64.
-                (Some(Number::Int(passed)), Number::Int(value)) if field.exact => passed != value,
-                (Some(passed), value) => moved(passed, value, field.deadband),
-                (None, _) => true,
-            };
-            if moved {
-                field.passed = Some(value);
-                if self.names_unique {
-                    changes.push_new(&field.name, value);
-                } else {
-                    changes.set(&field.name, value);
-                }
-            }
+            let names_unique = self.names_unique;
+            self.fields[index].pass(value, names_unique, changes);
         }
         Ok(())
     }
@@ -128,7 +137,7 @@ impl Diff {
             key: key.into(),
             deadband,
             exact: deadband == 0.0,
-            name: name.into(),
+            name: Name::from(name),
             passed: None,
         });
         self.fields.len() - 1

@@ -14,4 +14,4 @@ pub mod parse;
 pub mod throttle;
 mod values;
 
-pub use values::Values;
+pub use values::{Name, Values};

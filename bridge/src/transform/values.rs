@@ -1,21 +1,33 @@
-//! [`Values`]: named readings, as they travel from the transforms to the hub.
+//! [`Values`]: named readings, as they travel from the transforms to the hub,
+//! and [`Name`], the interned name of a field.
 //!
 //! Each value is a [`Number`], so that an integer the board sent is an
 //! integer in every event (`512`, never `512.0`) and a decimal keeps its
 //! point (`41.0`), on every transport and in the relay's events.
 
-use std::sync::Arc;
-
 use esplora_parser::Number;
+use internment::Intern;
 use serde::ser::{Serialize, SerializeMap, Serializer};
+
+/// A field's JSON name, interned: a pointer to the one copy of the text.
+///
+/// Every changed field of every line carries its name from the diff to the
+/// hub's event. As an `Arc<str>`, each carry was an atomic increment, and a
+/// decrement when it was dropped; interned, a name is copied and compared
+/// as a pointer.
+///
+/// Interned text lives as long as the process, which bounds it by the names
+/// there are: the diff admits at most 64 distinct fields
+/// ([`diff::MAX_FIELDS`](super::diff::MAX_FIELDS)) and names the rest from
+/// the config.
+pub type Name = Intern<str>;
 
 /// Field name → value, in the order the fields first appeared.
 ///
 /// A board sends about a dozen fields, so a vector with a linear search beats
 /// a map here, and it keeps the board's field order in the JSON for free.
-/// Names are shared `Arc<str>`s: the diff interns each one once.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Values(Vec<(Arc<str>, Number)>);
+pub struct Values(Vec<(Name, Number)>);
 
 impl Values {
     pub fn new() -> Self {
@@ -23,34 +35,34 @@ impl Values {
     }
 
     /// Sets one field, replacing its old value or appending it.
-    pub fn set(&mut self, name: &Arc<str>, value: impl Into<Number>) {
+    pub fn set(&mut self, name: Name, value: impl Into<Number>) {
         let value = value.into();
-        match self.0.iter_mut().find(|(n, _)| n == name) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
             Some((_, v)) => *v = value,
-            None => self.0.push((Arc::clone(name), value)),
+            None => self.0.push((name, value)),
         }
     }
 
     /// Appends a field that is known not to be here yet: the diff's fast
     /// path, which knows every name it emits is distinct.
-    pub(super) fn push_new(&mut self, name: &Arc<str>, value: Number) {
-        debug_assert!(self.get(name).is_none(), "{name} is already set");
-        self.0.push((Arc::clone(name), value));
+    pub(super) fn push_new(&mut self, name: Name, value: Number) {
+        debug_assert!(self.get(&name).is_none(), "{name} is already set");
+        self.0.push((name, value));
     }
 
     /// Applies every field of `other` on top of these.
     pub fn merge(&mut self, other: &Values) {
-        for (name, value) in &other.0 {
-            self.set(name, *value);
+        for &(name, value) in &other.0 {
+            self.set(name, value);
         }
     }
 
     pub fn get(&self, name: &str) -> Option<Number> {
-        self.0.iter().find(|(n, _)| &**n == name).map(|(_, v)| *v)
+        self.0.iter().find(|(n, _)| **n == *name).map(|(_, v)| *v)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, Number)> {
-        self.0.iter().map(|(n, v)| (&**n, *v))
+    pub fn iter(&self) -> impl Iterator<Item = (Name, Number)> {
+        self.0.iter().copied()
     }
 
     pub fn len(&self) -> usize {
@@ -69,8 +81,8 @@ impl Values {
     #[cfg(test)]
     pub(crate) fn of(pairs: &[(&str, i64)]) -> Values {
         let mut values = Values::new();
-        for (name, value) in pairs {
-            values.set(&Arc::from(*name), *value);
+        for &(name, value) in pairs {
+            values.set(Name::from(name), value);
         }
         values
     }
@@ -95,14 +107,14 @@ mod tests {
 
     #[test]
     fn set_replaces_in_place_and_merge_overlays() {
-        let (a, b, c): (Arc<str>, Arc<str>, Arc<str>) = ("a".into(), "b".into(), "c".into());
+        let (a, b, c) = (Name::from("a"), Name::from("b"), Name::from("c"));
         let mut values = Values::new();
-        values.set(&a, 1);
-        values.set(&b, 2);
-        values.set(&a, 3);
+        values.set(a, 1);
+        values.set(b, 2);
+        values.set(a, 3);
         let mut later = Values::new();
-        later.set(&c, 4);
-        later.set(&b, 5);
+        later.set(c, 4);
+        later.set(b, 5);
         values.merge(&later);
         assert_eq!(
             serde_json::to_string(&values).unwrap(),
@@ -115,10 +127,10 @@ mod tests {
     #[test]
     fn integers_stay_integers_and_decimals_keep_their_point() {
         let mut values = Values::new();
-        values.set(&Arc::from("light"), 512);
-        values.set(&Arc::from("temp_C"), 23.5);
-        values.set(&Arc::from("hum_%"), 41.0);
-        values.set(&Arc::from("big"), i64::MAX);
+        values.set(Name::from("light"), 512);
+        values.set(Name::from("temp_C"), 23.5);
+        values.set(Name::from("hum_%"), 41.0);
+        values.set(Name::from("big"), i64::MAX);
         assert_eq!(
             serde_json::to_string(&values).unwrap(),
             r#"{"light":512,"temp_C":23.5,"hum_%":41.0,"big":9223372036854775807}"#

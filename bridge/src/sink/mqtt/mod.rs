@@ -253,6 +253,7 @@ impl Mqtt {
                 }
             }
             for (name, _) in update.values.iter() {
+                let name = name.as_ref();
                 if !session.discovered.contains(name) {
                     let described = self.fields.get(name);
                     for (topic, config) in
@@ -272,7 +273,7 @@ impl Mqtt {
         );
         if self.per_field_topics {
             for (name, value) in update.changed.iter() {
-                if let Some(topic) = self.topics.field(name) {
+                if let Some(topic) = self.topics.field(&name) {
                     sent &= self.put(session, Published::field, &topic, value.to_string());
                 }
             }

@@ -526,7 +526,7 @@ mod tests {
 
     use super::*;
     use crate::hub::Board;
-    use crate::transform::Values;
+    use crate::transform::{Name, Values};
 
     const MS: Duration = Duration::from_millis(1);
     /// 2026-11-25 12:00:00 UTC.
@@ -585,7 +585,7 @@ mod tests {
         let values = pairs
             .iter()
             .fold(Values::new(), |mut values, (name, value)| {
-                values.set(&Arc::from(*name), *value);
+                values.set(Name::from(*name), *value);
                 values
             });
         Input::Hub(Arc::new(Event::new(seq, kind, seq, board, values)))

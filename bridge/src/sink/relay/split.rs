@@ -52,7 +52,7 @@ pub fn fit(event: Arc<Event>, limit: usize) -> Fitted {
             parts.push(std::mem::take(&mut part));
             used = 0;
         }
-        part.set(&Arc::from(name), value);
+        part.set(name, value);
         used += size;
     }
     parts.push(part);
@@ -82,12 +82,13 @@ pub fn fit(event: Arc<Event>, limit: usize) -> Fitted {
 mod tests {
     use super::*;
     use crate::hub::Board;
+    use crate::transform::Name;
 
     fn event(kind: EventKind, fields: usize) -> Arc<Event> {
         let mut values = Values::new();
         for i in 0..fields {
             values.set(
-                &Arc::from(format!("field_{i:04}")),
+                Name::from(format!("field_{i:04}").as_str()),
                 i64::try_from(i).unwrap(),
             );
         }
@@ -129,11 +130,11 @@ mod tests {
     fn decimals_and_integers_split_and_rebuild_unchanged() {
         let mut values = Values::new();
         for i in 0..600u32 {
-            let name = Arc::from(format!("temp_{i:03}"));
+            let name = Name::from(format!("temp_{i:03}").as_str());
             if i % 2 == 0 {
-                values.set(&name, f64::from(i) + 0.25);
+                values.set(name, f64::from(i) + 0.25);
             } else {
-                values.set(&name, i64::from(i) * 1_000_000_007);
+                values.set(name, i64::from(i) * 1_000_000_007);
             }
         }
         let big = Arc::new(Event::new(
@@ -161,8 +162,8 @@ mod tests {
     #[test]
     fn a_field_too_big_for_any_event_is_refused() {
         let mut values = Values::new();
-        values.set(&Arc::from("ok"), 1);
-        values.set(&Arc::from("x".repeat(200)), 2);
+        values.set(Name::from("ok"), 1);
+        values.set(Name::from("x".repeat(200).as_str()), 2);
         let odd = Arc::new(Event::new(3, EventKind::Delta, 1, Board::Connected, values));
         let fitted = fit(odd, 150);
         assert_eq!(fitted.refused, 1);
