@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! source ──lines──▶ transform (parse ▸ diff ▸ throttle) ──values──▶ hub ──events──▶ http
-//!                                                                          └─events──▶ sink (relay, mqtt)
+//!                                   │                                     └─events──▶ sink (relay, mqtt)
+//!                                   └─every change──▶ store ◀──reads── http (/api/history), export
 //! ```
 //!
 //! # Layout

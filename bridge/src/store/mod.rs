@@ -69,6 +69,11 @@ pub enum StoreError {
         path: PathBuf,
         reason: std::io::Error,
     },
+    #[error("cannot start the history writer for {}: {reason}", path.display())]
+    Writer {
+        path: PathBuf,
+        reason: std::io::Error,
+    },
     #[error(
         "no place for the history store: set [history] path (neither STATE_DIRECTORY, XDG_STATE_HOME nor HOME is set)"
     )]
@@ -180,7 +185,7 @@ impl History {
         let writer = std::thread::Builder::new()
             .name("history-writer".to_owned())
             .spawn(move || writer.run(rx, now_ms))
-            .map_err(|reason| StoreError::Directory {
+            .map_err(|reason| StoreError::Writer {
                 path: path.clone(),
                 reason,
             })?;
