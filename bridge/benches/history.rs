@@ -17,7 +17,6 @@
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -27,8 +26,8 @@ use esplora_bridge::store::request::{MAX_BUCKETS, Request};
 use esplora_bridge::store::retention::{Retention, used_bytes};
 use esplora_bridge::store::writer::Writer;
 use esplora_bridge::store::{History, Record, query, render, schema};
-use esplora_bridge::transform::Values;
 use esplora_bridge::transform::diff::Diff;
+use esplora_bridge::transform::{Name, Values};
 use esplora_config::{HistoryConfig, Names};
 use esplora_parser::{Number, parse_line};
 use prometheus_client::registry::Registry;
@@ -47,7 +46,7 @@ struct Lines {
     board: Board,
     diff: Diff,
     changes: Values,
-    temp: Arc<str>,
+    temp: Name,
     last_temp: f64,
     noise: u64,
     tick: i64,
@@ -59,7 +58,7 @@ impl Lines {
             board: Board::seeded(seed),
             diff: Diff::new(Names::default(), BTreeMap::new()),
             changes: Values::new(),
-            temp: Arc::from("temp_C"),
+            temp: Name::from("temp_C"),
             last_temp: f64::NAN,
             noise: seed,
             tick: 0,
@@ -87,7 +86,7 @@ impl Lines {
         let temp = centi.round() / 100.0;
         if temp != self.last_temp {
             self.last_temp = temp;
-            self.changes.set(&self.temp, Number::Float(temp));
+            self.changes.set(self.temp, Number::Float(temp));
         }
         self.tick += 1;
         let at = self.tick * every_ms + self.random(3);
@@ -134,6 +133,7 @@ impl Histograms {
 impl Entropy {
     fn add(&mut self, t_ms: i64, values: &Values) {
         for (name, value) in values.iter() {
+            let name: &str = &name;
             let scaled = match value {
                 Number::Int(v) => v,
                 Number::Float(v) => (v * 100.0).round() as i64,

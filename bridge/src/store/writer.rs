@@ -15,7 +15,6 @@
 //! reaches back to the pipeline: its side of the queue never blocks.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -29,6 +28,7 @@ use super::bucket::Agg;
 use super::metrics::{Metrics, Outcome, WriteResult};
 use super::retention::Retention;
 use super::{MarkKind, Record};
+use crate::transform::Name;
 use crate::transform::parse::WarnLimit;
 
 /// How often what arrived is committed.
@@ -52,7 +52,7 @@ struct Field {
 struct Rollup {
     table: Table,
     t_s: i64,
-    field: Arc<str>,
+    field: Name,
     agg: Agg,
 }
 
@@ -64,7 +64,7 @@ enum Table {
 
 /// A block that is full: written one last time, at the best compression.
 struct Closed {
-    field: Arc<str>,
+    field: Name,
     row: Option<i64>,
     block: Changes,
 }
@@ -73,12 +73,12 @@ pub struct Writer {
     conn: Connection,
     metrics: Metrics,
     retention: Retention,
-    fields: HashMap<Arc<str>, Field>,
+    fields: HashMap<Name, Field>,
     /// Field name -> its `field.id`, as committed.
-    ids: HashMap<Arc<str>, i64>,
+    ids: HashMap<Name, i64>,
     /// Fields seen since the last commit, in the order they came, so that
     /// their ids (and the default order of answers) follow the board's.
-    new: Vec<Arc<str>>,
+    new: Vec<Name>,
     closed: Vec<Closed>,
     rollups: Vec<Rollup>,
     marks: Vec<(i64, MarkKind)>,
@@ -128,26 +128,26 @@ impl Writer {
     pub fn take(&mut self, record: Record) {
         match record {
             Record::Changes { t_ms, values } => {
-                for (name, value) in values.named() {
-                    self.change(name, t_ms, value);
+                for (name, value) in values.iter() {
+                    self.change(&name, t_ms, value);
                 }
             }
             Record::Mark { t_ms, kind } => self.marks.push((t_ms, kind)),
         }
     }
 
-    fn change(&mut self, name: &Arc<str>, t_ms: i64, value: Number) {
+    fn change(&mut self, name: &Name, t_ms: i64, value: Number) {
         self.pending += 1;
         let field = match self.fields.get_mut(name) {
             Some(field) => field,
             None => {
-                self.new.push(Arc::clone(name));
-                self.fields.entry(Arc::clone(name)).or_default()
+                self.new.push(*name);
+                self.fields.entry(*name).or_default()
             }
         };
         if !field.block.fits(t_ms, value) {
             self.closed.push(Closed {
-                field: Arc::clone(name),
+                field: *name,
                 row: field.row.take(),
                 block: std::mem::take(&mut field.block),
             });
@@ -166,7 +166,7 @@ impl Writer {
                         self.rollups.push(Rollup {
                             table,
                             t_s,
-                            field: Arc::clone(name),
+                            field: *name,
                             agg,
                         });
                     }
@@ -181,7 +181,7 @@ impl Writer {
         for (name, field) in &mut self.fields {
             if !field.block.is_empty() {
                 self.closed.push(Closed {
-                    field: Arc::clone(name),
+                    field: *name,
                     row: field.row.take(),
                     block: std::mem::take(&mut field.block),
                 });
@@ -202,7 +202,7 @@ impl Writer {
                     self.rollups.push(Rollup {
                         table,
                         t_s,
-                        field: Arc::clone(name),
+                        field: *name,
                         agg,
                     });
                 }
@@ -328,8 +328,8 @@ fn write_block(
 /// The id of the field named `name`, created if it is new.
 fn field_id(
     tx: &Transaction<'_>,
-    ids: &mut HashMap<Arc<str>, i64>,
-    name: &Arc<str>,
+    ids: &mut HashMap<Name, i64>,
+    name: &Name,
 ) -> rusqlite::Result<i64> {
     if let Some(&id) = ids.get(name) {
         return Ok(id);
@@ -339,7 +339,7 @@ fn field_id(
     let id = tx
         .prepare_cached("SELECT id FROM field WHERE name = ?1")?
         .query_row([&**name], |row| row.get(0))?;
-    ids.insert(Arc::clone(name), id);
+    ids.insert(*name, id);
     Ok(id)
 }
 
@@ -468,8 +468,8 @@ mod tests {
         let path = dir.path().join("h.sqlite");
         let mut writer = writer(&path, &HistoryConfig::default());
         let mut values = Values::new();
-        values.set(&Arc::from("temp_C"), 23.5);
-        values.set(&Arc::from("light"), 512);
+        values.set(Name::from("temp_C"), 23.5);
+        values.set(Name::from("light"), 512);
         writer.take(Record::Changes { t_ms: T0, values });
         writer.take(Record::Mark {
             t_ms: T0 + 1,
