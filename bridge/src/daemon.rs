@@ -22,6 +22,7 @@ use crate::service::Service;
 use crate::shutdown::{Shutdown, Signals};
 use crate::sink::Sinks;
 use crate::source::Source;
+use crate::store::{self, History};
 
 /// Lines in flight between a source and the pipeline: enough to ride out a
 /// scheduling hiccup, small enough that a stalled pipeline pushes back on
@@ -46,20 +47,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http.listen))?;
     let mut signals = Signals::new()?;
+    let _file_size_signal = catch_file_size_signal();
     let mut service = Service::from_env();
     let shutdown = Shutdown::new();
 
-    let (commands, inbox) = Commands::new(config.commands.enabled, source.is_serial());
-    let mut metrics = Metrics::new();
-    let sinks = Sinks::build(&config, &mut metrics, &commands)?;
-    let metrics = Arc::new(metrics);
-    let hub = Arc::new(Hub::new(config.http.history, Arc::clone(&metrics)));
-    info!(input = %config.input.spec, "listening on http://{}", listener.local_addr()?);
     let token = match (&config.http.token, &config.http.token_file) {
         (Some(token), _) => Some(SecretString::from(token.as_str())),
         (None, Some(path)) => Some(read_token(path)?),
         (None, None) => None,
     };
+    let (commands, inbox) = Commands::new(config.commands.enabled, source.is_serial());
+    let mut metrics = Metrics::new();
+    let sinks = Sinks::build(&config, &mut metrics, &commands)?;
+    let mut history = if config.history.enabled {
+        let path = store::path(&config.history, |name| std::env::var_os(name))?;
+        Some(History::open(
+            path,
+            &config.history,
+            metrics.sub_registry("history"),
+        )?)
+    } else {
+        None
+    };
+    let metrics = Arc::new(metrics);
+    let hub = Arc::new(Hub::new(config.http.history, Arc::clone(&metrics)));
+    info!(input = %config.input.spec, "listening on http://{}", listener.local_addr()?);
     let access = Access::new(
         token.as_ref(),
         config.http.allowed_origins.clone(),
@@ -87,6 +99,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         limits: Limits::new(&config.http),
         access,
         fields: http::fields_body(&config),
+        history: history.as_ref().map(|history| history.path().to_owned()),
     });
     shutdown.spawn(http::serve(listener, state, config.http.max_connections));
     sinks.start(&hub, &shutdown);
@@ -94,6 +107,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel(SOURCE_QUEUE);
     let source = tokio::spawn(source.run(tx, inbox));
     let mut pipeline = Pipeline::new(&config, hub, metrics);
+    if let Some(recorder) = history.as_mut().and_then(History::recorder) {
+        pipeline.record_to(recorder);
+    }
     service.watch(&mut pipeline);
     let mut pipeline = tokio::spawn(pipeline.run(rx));
     service.ready();
@@ -124,9 +140,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if !pipeline.is_finished() && tokio::time::timeout(DRAIN, pipeline).await.is_err() {
         warn!("the pipeline did not finish within {DRAIN:?}; dropping what it held");
     }
-    // The sinks send what they hold (by their own deadline) while the local
-    // connections finish.
+    // The history writer commits what it holds while the sinks send what
+    // they hold (by their own deadline) and the local connections finish.
+    let history = history.map(|history| tokio::task::spawn_blocking(|| history.close()));
     let unfinished = shutdown.finish(GRACE).await;
+    if let Some(history) = history
+        && tokio::time::timeout(DRAIN, history).await.is_err()
+    {
+        warn!("the history writer did not finish within {DRAIN:?}");
+    }
     if unfinished > 0 {
         warn!("{unfinished} connections or sinks did not finish within {GRACE:?}; closing them");
     }
@@ -146,6 +168,18 @@ fn raise_file_limit() {
         Ok(_) => {}
         Err(error) => warn!("cannot read the open file limit: {error}"),
     }
+}
+
+/// A write past the file-size limit (`RLIMIT_FSIZE`, `LimitFSIZE=`) raises
+/// SIGXFSZ, whose default action ends the process. Caught (by a tokio
+/// listener that nobody reads, kept for the daemon's life), it is only a
+/// failed write (EFBIG): the history store counts it and live serving goes
+/// on, as it does on a full disk.
+fn catch_file_size_signal() -> Option<tokio::signal::unix::Signal> {
+    let kind = tokio::signal::unix::SignalKind::from_raw(nix::sys::signal::Signal::SIGXFSZ as i32);
+    tokio::signal::unix::signal(kind)
+        .inspect_err(|error| warn!("cannot catch SIGXFSZ: {error}"))
+        .ok()
 }
 
 /// The token in `[http] token_file`, held to the same rules as `token`.
