@@ -77,6 +77,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             },
         );
     }
+    let reaches_board = matches!(commands, Commands::Board(_));
     let state = Arc::new(AppState {
         hub: Arc::clone(&hub),
         metrics: Arc::clone(&metrics),
@@ -86,7 +87,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         routes: sinks.routes(),
         limits: Limits::new(&config.http),
         access,
-        fields: http::fields_body(&config),
+        fields: http::fields_body(&config, reaches_board),
     });
     shutdown.spawn(http::serve(listener, state, config.http.max_connections));
     sinks.start(&hub, &shutdown);
