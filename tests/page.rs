@@ -6,15 +6,19 @@
 //! comes back. It lays itself out from the data: a card per field, in the
 //! board's order, named in any script and never read as HTML, a card for
 //! a field that appears mid-stream, and the Esplora's joystick and
-//! switches only for a board that sends them.
+//! switches only for a board that sends them. Its controls work: windows
+//! from 1 min to 7 d, pause, auto or fixed ranges, the overlay chart,
+//! hidden series, the crosshair, and the board's LED and tone.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
+use crate::common::pty::Port;
 use crate::common::{Daemon, WAIT, tool};
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -69,6 +73,7 @@ impl Chromedriver {
     }
 
     /// As [`Chromedriver::browser`], with more command-line switches.
+    /// Downloads go to `downloads/` in the profile.
     async fn browser_with(&self, profile: &std::path::Path, switches: &[&str]) -> Client {
         let mut args = vec![
             "--headless",
@@ -82,9 +87,16 @@ impl Chromedriver {
             "--window-size=1280,900",
         ];
         args.extend_from_slice(switches);
+        let downloads = profile.join("downloads");
         let profile = format!("--user-data-dir={}", profile.display());
         args.push(&profile);
-        let options = json!({ "args": args });
+        let options = json!({
+            "args": args,
+            "prefs": {
+                "download.default_directory": downloads,
+                "download.prompt_for_download": false,
+            },
+        });
         let capabilities = serde_json::Map::from_iter([("goog:chromeOptions".to_owned(), options)]);
         ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
@@ -106,7 +118,8 @@ impl Drop for Chromedriver {
 /// What the page shows, read in one go: the numbers by field, the cards
 /// in order (field, label, unit, range, number), whether the Esplora's card is
 /// there, the lit buttons, the connection state and its text, the title
-/// and subtitle, and whether the page is wider than the window.
+/// and subtitle, whether the page is wider than the window, whether the
+/// board's controls show, and what the footer says the charts span.
 async fn shown(browser: &Client) -> Value {
     browser
         .execute(
@@ -133,6 +146,8 @@ async fn shown(browser: &Client) -> Value {
               title: document.title,
               subtitle: document.getElementById('subtitle').textContent,
               overflows: root.scrollWidth > root.clientWidth,
+              controls: !document.getElementById('board-controls').hidden,
+              span: document.getElementById('span').textContent,
             };
             "#,
             vec![],
@@ -154,31 +169,140 @@ fn card_fields(state: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-/// Waits until the chart of `field` has ink on it.
-async fn wait_chart(browser: &Client, field: &str) {
+/// What the chart of `field` (`None`: the overlay chart) shows, read in
+/// one go: whether its card shows, the range's ends, the crosshair's
+/// reading (null when hidden), the range's switch, how many pixels are
+/// inked, its pixels (as a data URL), and how much of its width the line
+/// spans: from its leftmost opaque pixel in the card's colour to the right
+/// edge, as a fraction. Null if there is no such card.
+async fn chart(browser: &Client, field: Option<&str>) -> Value {
+    browser
+        .execute(
+            r#"
+            const card = arguments[0] === null
+              ? document.querySelector('.card.overlay')
+              : [...document.querySelectorAll('.card.field')].find(card => card.dataset.field === arguments[0]);
+            if (!card) return null;
+            const canvas = card.querySelector('canvas');
+            const readout = card.querySelector('.readout');
+            const state = {
+              shown: !card.hidden,
+              top: card.querySelector('.chart .top').textContent,
+              bottom: card.querySelector('.chart .bottom').textContent,
+              readout: readout.hidden ? null : readout.textContent,
+              scale: card.querySelector('.scale')?.textContent ?? null,
+              inked: 0,
+              image: '',
+              span: 0,
+            };
+            const { width, height } = canvas;
+            if (!width || !height) return state;
+            state.image = canvas.toDataURL();
+            const pixels = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+            const accent = getComputedStyle(card).getPropertyValue('--accent').trim();
+            const rgb = [1, 3, 5].map(i => parseInt(accent.slice(i, i + 2), 16));
+            let left = width;
+            for (let p = 0; p < pixels.length; p += 4) {
+              if (pixels[p + 3] > 0) state.inked++;
+              if (pixels[p + 3] === 255 && rgb.every((c, k) => Math.abs(pixels[p + k] - c) < 8)) {
+                left = Math.min(left, (p / 4) % width);
+              }
+            }
+            state.span = (width - left) / width;
+            return state;
+            "#,
+            vec![json!(field)],
+        )
+        .await
+        .expect("the chart should be readable")
+}
+
+/// Whether a chart (see [`chart`]) has ink on it.
+fn inked(chart: &Value) -> bool {
+    chart["inked"].as_u64().unwrap_or(0) > 100
+}
+
+/// Waits until the chart of `field` (`None`: the overlay) shows what
+/// `check` wants.
+async fn wait_chart(
+    browser: &Client,
+    field: Option<&str>,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + WAIT;
     loop {
-        let inked = browser
+        let state = chart(browser, field).await;
+        if !state.is_null() && check(&state) {
+            return state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the {field:?} chart never showed {what}; it shows {}",
+            json!({ "top": state["top"], "bottom": state["bottom"], "readout": state["readout"],
+                    "scale": state["scale"], "inked": state["inked"], "span": state["span"] })
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the chart of `field` has ink on it.
+async fn wait_ink(browser: &Client, field: &str) {
+    wait_chart(browser, Some(field), "ink", inked).await;
+}
+
+/// Clicks what `selector` picks, as a user would.
+async fn click(browser: &Client, selector: &str) {
+    browser
+        .find(Locator::Css(selector))
+        .await
+        .unwrap_or_else(|error| panic!("nothing to click at {selector}: {error}"))
+        .click()
+        .await
+        .unwrap_or_else(|error| panic!("{selector} cannot be clicked: {error}"));
+}
+
+/// Waits for `count` animation frames: the page has drawn since.
+async fn frames(browser: &Client, count: u32) {
+    browser
+        .execute_async(
+            r#"
+            const done = arguments[arguments.length - 1];
+            let left = arguments[0];
+            const next = () => (left-- > 0 ? requestAnimationFrame(next) : done());
+            next();
+            "#,
+            vec![json!(count)],
+        )
+        .await
+        .expect("the page should draw frames");
+}
+
+/// Waits until the page has asked `/api/history` for what `check` wants
+/// (the query's parameters) and had its answer; gives the last such query.
+async fn wait_history_query(browser: &Client, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let queries = browser
             .execute(
                 r#"
-                const card = [...document.querySelectorAll('.card.field')]
-                  .find(card => card.dataset.field === arguments[0]);
-                if (!card) return 0;
-                const canvas = card.querySelector('canvas');
-                if (!canvas.width || !canvas.height) return 0;
-                const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-                let inked = 0;
-                for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) inked++;
-                return inked;
+                return performance.getEntriesByType('resource')
+                  .map(entry => new URL(entry.name))
+                  .filter(url => url.pathname === '/api/history')
+                  .map(url => Object.fromEntries(url.searchParams));
                 "#,
-                vec![json!(field)],
+                vec![],
             )
             .await
-            .expect("the chart should be readable");
-        if inked.as_u64().unwrap_or(0) > 100 {
-            return;
+            .expect("the page's requests should be readable");
+        let queries = queries.as_array().cloned().unwrap_or_default();
+        if let Some(query) = queries.iter().rev().find(|query| check(query)) {
+            return query.clone();
         }
-        assert!(Instant::now() < deadline, "the {field} chart stayed blank");
+        assert!(
+            Instant::now() < deadline,
+            "the page never asked /api/history for {what}; it asked {queries:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -242,6 +366,11 @@ async fn the_page_follows_the_board_live() {
         (Some("live"), Some("Live"))
     );
     assert_eq!(state["lit"], json!([]));
+    assert_eq!(
+        state["controls"], false,
+        "no LED or tone controls where commands are disabled"
+    );
+    assert_eq!(state["span"], "every chart shows the last 1 min");
 
     // New lines move the numbers, and light the buttons they press
     // (5 = bit 0, down, and bit 2, up).
@@ -261,7 +390,7 @@ async fn the_page_follows_the_board_live() {
     assert_eq!(state["lit"], json!(["4"]), "the joystick's push switch");
 
     // The slider's chart is drawn on the next animation frames.
-    wait_chart(&browser, "slider").await;
+    wait_ink(&browser, "slider").await;
 
     // The capture ends: the board is gone, the last values stay.
     daemon.end_input();
@@ -434,7 +563,7 @@ async fn the_page_lays_itself_out_for_any_sketch() {
     assert_eq!(state["connection"], "live");
     daemon.feed("temp:24,hum:42,lux:500\ntemp:25,hum:40,lux:530\n");
     wait_page(&browser, "temp at 25", |s| s["numbers"]["temp"] == "25").await;
-    wait_chart(&browser, "lux").await;
+    wait_ink(&browser, "lux").await;
 
     // New fields, mid-stream, named in five scripts and one HTML tag.
     // A negative number is written with a typographic minus.
@@ -477,7 +606,7 @@ async fn the_page_lays_itself_out_for_any_sketch() {
         .unwrap();
     assert_eq!(injected, true, "a field's name is text, not HTML");
     assert_eq!(state["overflows"], false, "the page fits 1280 wide");
-    wait_chart(&browser, "温度").await;
+    wait_ink(&browser, "温度").await;
 
     // On a phone the cards stack, and nothing is wider than the screen.
     browser.set_window_size(390, 844).await.unwrap();
@@ -641,6 +770,299 @@ async fn described_fields_show_their_label_unit_range_and_decimals() {
     let state = wait_page(&browser, "lux at 500", |s| s["numbers"]["lux"] == "500.00").await;
     assert_eq!(state["numbers"]["temp_C"], "0.0");
     assert_eq!(state["numbers"]["hum_%"], "41");
-    wait_chart(&browser, "temp_C").await;
+    wait_ink(&browser, "temp_C").await;
+    browser.close().await.unwrap();
+}
+
+/// Pause freezes every chart while the data moves on: the numbers and
+/// `/api/latest` follow the board, the paused chart's pixels stay as they
+/// were, and resuming shows what came meanwhile.
+#[tokio::test]
+async fn pause_freezes_the_charts_while_the_data_moves_on() {
+    let daemon = Daemon::start_fed(&["--max-rate-hz", "0"]);
+    daemon.feed("level:10\n");
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+    browser.goto(&daemon.base).await.unwrap();
+    wait_page(&browser, "level at 10", |s| s["numbers"]["level"] == "10").await;
+    daemon.feed("level:12\n");
+    wait_page(&browser, "level at 12", |s| s["numbers"]["level"] == "12").await;
+    wait_ink(&browser, "level").await;
+
+    click(&browser, "#pause").await;
+    frames(&browser, 3).await;
+    let frozen = chart(&browser, Some("level")).await;
+    let state = shown(&browser).await;
+    assert!(
+        state["span"].as_str().unwrap().starts_with("paused at "),
+        "{}",
+        state["span"]
+    );
+
+    daemon.feed("level:50\n");
+    daemon
+        .wait_for("/api/latest at 50", || async {
+            (daemon.get_json("/api/latest").await["values"]["level"] == 50).then_some(())
+        })
+        .await;
+    wait_page(&browser, "the number at 50", |s| {
+        s["numbers"]["level"] == "50"
+    })
+    .await;
+    frames(&browser, 5).await;
+    let paused = chart(&browser, Some("level")).await;
+    assert_eq!(
+        (&paused["top"], &paused["bottom"]),
+        (&frozen["top"], &frozen["bottom"])
+    );
+    assert!(
+        paused["image"] == frozen["image"],
+        "a paused chart stays as it was"
+    );
+
+    click(&browser, "#pause").await;
+    let resumed = wait_chart(&browser, Some("level"), "the range up to 50", |c| {
+        c["top"].as_str().and_then(|top| top.parse::<f64>().ok()) >= Some(50.0)
+    })
+    .await;
+    assert!(resumed["image"] != frozen["image"]);
+    let state = shown(&browser).await;
+    assert_eq!(state["span"], "every chart shows the last 1 min");
+    browser.close().await.unwrap();
+}
+
+/// A window from the selector rescales the charts (the same line spans a
+/// tenth of the width at 10 min that it spans at 1 min) and asks
+/// `/api/history` for that window, in that window's step.
+#[tokio::test]
+async fn switching_windows_rescales_the_charts() {
+    let daemon = Daemon::start_fed(&["--max-rate-hz", "0"]);
+    daemon.feed("level:10\n");
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+    browser.goto(&daemon.base).await.unwrap();
+    wait_page(&browser, "level at 10", |s| s["numbers"]["level"] == "10").await;
+    daemon.feed("level:12\n");
+    // The line grows from the left as time passes: 6% of a minute is 3.6 s.
+    let minute = wait_chart(&browser, Some("level"), "a line over 6% wide", |c| {
+        c["span"].as_f64() >= Some(0.06)
+    })
+    .await;
+    let minute = minute["span"].as_f64().unwrap();
+
+    click(&browser, "button[data-window='600000']").await;
+    let ten = wait_chart(&browser, Some("level"), "a line a tenth as wide", |c| {
+        c["span"]
+            .as_f64()
+            .is_some_and(|span| span > 0.0 && span < minute / 4.0)
+    })
+    .await;
+    assert!(inked(&ten));
+    let state = shown(&browser).await;
+    assert_eq!(state["span"], "every chart shows the last 10 min");
+    let asked = wait_history_query(&browser, "10 min", |q| q["step"] == "1000").await;
+    assert_eq!(
+        (&asked["to"], &asked["format"]),
+        (&json!("now"), &json!("json"))
+    );
+    let from: i64 = asked["from"].as_str().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        (now - 600_000 - from).abs() < 60_000,
+        "from is 10 min ago: {from}, now {now}"
+    );
+
+    click(&browser, "button[data-window='604800000']").await;
+    wait_page(&browser, "the 7 d window", |s| {
+        s["span"] == "every chart shows the last 7 d"
+    })
+    .await;
+    wait_ink(&browser, "level").await;
+    wait_history_query(&browser, "7 d", |q| q["step"] == "900000").await;
+
+    click(&browser, "button[data-window='60000']").await;
+    wait_chart(&browser, Some("level"), "the minute's line again", |c| {
+        c["span"].as_f64() >= Some(minute)
+    })
+    .await;
+    browser.close().await.unwrap();
+}
+
+/// The controls of the charts: a configured range is fixed and can be let
+/// go; an automatic one can be fixed where it is; chosen fields are drawn
+/// together on the overlay chart; a hidden series leaves the page and the
+/// overlay; the crosshair reads the time and the value under the pointer.
+#[tokio::test]
+async fn the_chart_controls_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bridge.toml");
+    std::fs::write(
+        &config,
+        "[fields.\"temp_C\"]\nlabel = \"Temperature\"\nunit = \"°C\"\nmin = -10\nmax = 50\ndecimals = 1\n",
+    )
+    .unwrap();
+    let daemon = Daemon::start_fed(&["--config", config.to_str().unwrap(), "--max-rate-hz", "0"]);
+    daemon.feed("temp_C:23.47 lux:512\n");
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+    browser.goto(&daemon.base).await.unwrap();
+    wait_page(&browser, "two cards", |s| s["numbers"]["lux"] == "512").await;
+
+    // The configured range is fixed; let go, it follows the values.
+    let temp = wait_chart(&browser, Some("temp_C"), "the configured range", |c| {
+        c["top"] == "50" && c["bottom"] == "−10"
+    })
+    .await;
+    assert_eq!(temp["scale"], "Y fixed");
+    let temp_switch = ".card.field[data-field='temp_C'] .scale";
+    click(&browser, temp_switch).await;
+    wait_chart(&browser, Some("temp_C"), "a range around 23.5", |c| {
+        let end = |key: &str| c[key].as_str().and_then(|v| v.parse::<f64>().ok());
+        c["scale"] == "Y auto" && end("top") < Some(30.0) && end("bottom") > Some(20.0)
+    })
+    .await;
+    click(&browser, temp_switch).await;
+    wait_chart(
+        &browser,
+        Some("temp_C"),
+        "the configured range again",
+        |c| c["top"] == "50" && c["scale"] == "Y fixed",
+    )
+    .await;
+
+    // An automatic range fixed where it is stays when a value leaves it.
+    let lux = wait_chart(&browser, Some("lux"), "an automatic range", |c| {
+        c["scale"] == "Y auto" && inked(c)
+    })
+    .await;
+    click(&browser, ".card.field[data-field='lux'] .scale").await;
+    daemon.feed("lux:900\n");
+    wait_page(&browser, "lux at 900", |s| s["numbers"]["lux"] == "900").await;
+    frames(&browser, 3).await;
+    let fixed = chart(&browser, Some("lux")).await;
+    assert_eq!(
+        (&fixed["scale"], &fixed["top"], &fixed["bottom"]),
+        (&json!("Y fixed"), &lux["top"], &lux["bottom"])
+    );
+    click(&browser, ".card.field[data-field='lux'] .scale").await;
+    wait_chart(&browser, Some("lux"), "a range up to 900", |c| {
+        c["top"].as_str().and_then(|v| v.parse::<f64>().ok()) >= Some(900.0)
+    })
+    .await;
+
+    // Both on the overlay chart, then lux hidden: off the page and the overlay.
+    let legend = || async {
+        browser
+            .execute(
+                "return [...document.querySelectorAll('.card.overlay .legend-item')].map(item => item.textContent)",
+                vec![],
+            )
+            .await
+            .unwrap()
+    };
+    assert_eq!(chart(&browser, None).await["shown"], false);
+    click(&browser, ".card.field[data-field='temp_C'] .overlay-switch").await;
+    click(&browser, ".card.field[data-field='lux'] .overlay-switch").await;
+    wait_chart(&browser, None, "the overlay drawn", |c| {
+        c["shown"] == true && inked(c)
+    })
+    .await;
+    assert_eq!(legend().await, json!(["Temperature", "lux"]));
+    click(&browser, ".series-switch[data-series='lux']").await;
+    assert_eq!(chart(&browser, Some("lux")).await["shown"], false);
+    assert_eq!(legend().await, json!(["Temperature"]));
+    click(&browser, ".series-switch[data-series='lux']").await;
+    assert_eq!(chart(&browser, Some("lux")).await["shown"], true);
+    assert_eq!(legend().await, json!(["Temperature", "lux"]));
+
+    // The crosshair, near the right edge of the temperature's chart: once
+    // the time under it is past the first reading, it reads that.
+    let canvas = browser
+        .find(Locator::Css(".card.field[data-field='temp_C'] canvas"))
+        .await
+        .unwrap();
+    let (_, _, width, _) = canvas.rectangle().await.unwrap();
+    let pointer = MouseActions::new("mouse".to_owned()).then(PointerAction::MoveToElement {
+        element: canvas,
+        duration: None,
+        x: width / 2.0 - 10.0,
+        y: 0.0,
+    });
+    browser.perform_actions(pointer).await.unwrap();
+    let read = wait_chart(&browser, Some("temp_C"), "a reading", |c| {
+        c["readout"].as_str().is_some_and(|r| !r.ends_with('–'))
+    })
+    .await;
+    let readout = read["readout"].as_str().unwrap();
+    let (time, value) = readout.split_once(" · ").expect("a time and a value");
+    assert_eq!(value, "23.5 °C", "{readout}");
+    assert!(
+        time.len() == 10 && time.matches(':').count() == 2,
+        "a time with tenths: {readout}"
+    );
+    browser.close().await.unwrap();
+}
+
+/// With commands enabled, the page shows the board's controls: a colour
+/// picked on the LED picker and the tone button reach a pty board as
+/// command lines, and the page says they were sent.
+#[tokio::test]
+async fn the_led_picker_and_the_tone_button_command_the_board() {
+    let port = Port::new();
+    let mut board = port.plug_in();
+    let input = port.input();
+    let daemon = Daemon::start(&["--input", &input, "--max-rate-hz", "0", "--enable-commands"]);
+    daemon.wait_board("connected").await;
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+    browser.goto(&daemon.base).await.unwrap();
+    wait_page(&browser, "the board's controls", |s| s["controls"] == true).await;
+
+    // A colour input opens the system's picker, which WebDriver cannot
+    // reach: the test sets the colour and tells the page, as the picker does.
+    browser
+        .execute(
+            r#"
+            const led = document.getElementById('led');
+            led.value = '#0020ff';
+            led.dispatchEvent(new Event('input', { bubbles: true }));
+            "#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(board.read_line(), "led:0,32,255");
+    let said = || async {
+        browser
+            .execute(
+                "return document.getElementById('command-state').textContent",
+                vec![],
+            )
+            .await
+            .unwrap()
+    };
+    daemon
+        .wait_for("the page saying the LED command was sent", || async {
+            (said().await == "sent led:0,32,255").then_some(())
+        })
+        .await;
+
+    let hz = browser.find(Locator::Id("tone-hz")).await.unwrap();
+    hz.clear().await.unwrap();
+    hz.send_keys("880").await.unwrap();
+    click(&browser, "#tone").await;
+    assert_eq!(board.read_line(), "tone:880,200");
+    daemon
+        .wait_for("the page saying the tone was sent", || async {
+            (said().await == "sent tone:880,200").then_some(())
+        })
+        .await;
     browser.close().await.unwrap();
 }
