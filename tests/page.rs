@@ -1066,3 +1066,91 @@ async fn the_led_picker_and_the_tone_button_command_the_board() {
         .await;
     browser.close().await.unwrap();
 }
+
+/// Where history meets live events, run in the browser on a board of the
+/// page's own modules: a history answer fills the charts (the value from
+/// before the window, the buckets with changes, a break at the daemon's
+/// restart), and of the live events that came while it was awaited, one
+/// that history holds is not taken twice, and those it does not hold (one
+/// newer than its last change, one the store had not yet written) are
+/// taken, in the same buckets as history's; a snapshot adds no change,
+/// but resumes a line broken by the restart.
+#[tokio::test]
+async fn history_and_live_events_join_with_no_gap_and_no_duplicate() {
+    let daemon = Daemon::start_fed(&[]);
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+    browser.goto(&daemon.base).await.unwrap();
+    let traces = browser
+        .execute_async(
+            r#"
+            const done = arguments[arguments.length - 1];
+            import('/board.js').then(({ Board }) => {
+              const grid = document.createElement('main');
+              grid.innerHTML = '<p class="empty"></p>';
+              const board = new Board(grid, () => {});
+              const step = 100;
+              const t0 = Math.floor(Date.now() / step) * step - 1000;
+              const column = (values) => values.map(v => v ?? null);
+              const empty = Array(10).fill(null);
+              const counts = (at) => empty.map((_, i) => at[i] ?? 0);
+              const answer = {
+                from: t0, to: t0 + 1000, step, source: 'raw',
+                t: empty.map((_, i) => t0 + i * step),
+                fields: {
+                  held: { min: empty, max: empty, mean: empty, last: empty, count: counts({}) },
+                  moved: {
+                    min: column([, 2, , , , , , 20]), max: column([, 2, , , , , , 30]),
+                    mean: column([, 2, , , , , , 25]), last: column([, 2, , , , , , 30]),
+                    count: counts({ 1: 1, 7: 2 }),
+                  },
+                  lagged: {
+                    min: column([, , 4]), max: column([, , 5]), mean: column([, , 4.5]),
+                    last: column([, , 5]), count: counts({ 2: 2 }),
+                  },
+                },
+                before: { held: 7, moved: 1, lagged: null },
+                marks: [{ t_ms: t0 + 150, kind: 'daemon_stop' }, { t_ms: t0 + 180, kind: 'daemon_start' }],
+              };
+              const events = [
+                ['delta', { ts_ms: t0 + 450, values: { lagged: 6 } }],
+                ['delta', { ts_ms: t0 + 720, values: { moved: 25 } }],
+                ['delta', { ts_ms: t0 + 810, values: { moved: 31 } }],
+                ['snapshot', { ts_ms: t0 + 820, values: { held: 7, moved: 31, lagged: 6 } }],
+                ['delta', { ts_ms: t0 + 850, values: { moved: 35 } }],
+              ];
+              board.history(answer, events, step);
+              const traces = {};
+              for (const [name, { trace, value }] of board.cards) {
+                traces[name] = {
+                  times: trace.times.map(t => t - t0),
+                  lows: trace.lows, highs: trace.highs, values: trace.values, shown: value,
+                };
+              }
+              done(traces);
+            }, (error) => done({ error: String(error) }));
+            "#,
+            vec![],
+        )
+        .await
+        .expect("the page's modules should load");
+    assert_eq!(
+        traces,
+        json!({
+            "held": {
+                "times": [0, 150, 800], "values": [7, null, 7],
+                "lows": [7, null, 7], "highs": [7, null, 7], "shown": 7,
+            },
+            "moved": {
+                "times": [0, 100, 150, 700, 800], "values": [1, 2, null, 30, 35],
+                "lows": [1, 2, null, 20, 31], "highs": [1, 2, null, 30, 35], "shown": 35,
+            },
+            "lagged": {
+                "times": [200, 400], "values": [5, 6],
+                "lows": [4, 6], "highs": [5, 6], "shown": 6,
+            },
+        })
+    );
+    browser.close().await.unwrap();
+}
