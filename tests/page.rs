@@ -1154,3 +1154,216 @@ async fn history_and_live_events_join_with_no_gap_and_no_duplicate() {
     );
     browser.close().await.unwrap();
 }
+
+/// A config file in `dir` with `[history]` in `dir` and `more` after it;
+/// its path, as the daemon's `--config` takes it.
+fn history_config(dir: &std::path::Path, more: &str) -> String {
+    let config = dir.join("bridge.toml");
+    let store = dir.join("history.sqlite");
+    std::fs::write(
+        &config,
+        format!(
+            "[history]\npath = {:?}\n{more}",
+            store.display().to_string()
+        ),
+    )
+    .unwrap();
+    config.display().to_string()
+}
+
+/// Waits until the store holds `changes` changes of `field` in the last
+/// minute, as `/api/history` counts them.
+async fn wait_stored(daemon: &Daemon, field: &str, changes: u64) {
+    let path = format!("/api/history?fields={field}&from=-1m");
+    daemon
+        .wait_for(&format!("{changes} changes of {field} stored"), || async {
+            let answer = daemon.get_json(&path).await;
+            let stored: u64 = answer["fields"][field]["count"]
+                .as_array()
+                .map(|counts| counts.iter().filter_map(Value::as_u64).sum())
+                .unwrap_or(0);
+            (stored >= changes).then_some(())
+        })
+        .await;
+}
+
+/// The points of `field`'s chart on the page, read from its board:
+/// `[time, low, high, value]` each, a gap with null values.
+async fn page_points(browser: &Client, field: &str) -> Vec<Value> {
+    let points = browser
+        .execute_async(
+            r#"
+            const done = arguments[arguments.length - 1];
+            import('/app.js').then(({ board }) => {
+              const trace = board.cards.get(arguments[0])?.trace;
+              if (!trace) return done([]);
+              done(trace.times.slice(trace.head).map((t, i) => {
+                const at = trace.head + i;
+                return [t, trace.lows[at], trace.highs[at], trace.values[at]];
+              }));
+            });
+            "#,
+            vec![json!(field)],
+        )
+        .await
+        .expect("the page's board should be readable");
+    points.as_array().cloned().unwrap_or_default()
+}
+
+/// The points before the first break (the lowest and highest value among
+/// them, and the last), and the points after it.
+fn split_at_break(points: &[Value]) -> ((f64, f64, f64), &[Value]) {
+    let at = points
+        .iter()
+        .position(|point| point[3].is_null())
+        .unwrap_or_else(|| panic!("no break in {points:?}"));
+    let before = &points[..at];
+    let number = |point: &Value, i: usize| point[i].as_f64().unwrap();
+    let low = before
+        .iter()
+        .map(|p| number(p, 1))
+        .fold(f64::INFINITY, f64::min);
+    let high = before
+        .iter()
+        .map(|p| number(p, 2))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let last = before.last().map_or(f64::NAN, |point| number(point, 3));
+    ((low, high, last), &points[at + 1..])
+}
+
+/// The charts come back: a page opened on a restarted daemon (the same
+/// store, no reading since) shows the earlier readings at once, and a page
+/// left open across the restart fills its chart again when it reconnects;
+/// both break the line where the daemon was away, and go on with the new
+/// daemon's readings.
+#[tokio::test]
+async fn charts_are_backfilled_after_a_daemon_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = history_config(dir.path(), "");
+    let listen = free_address();
+    let args = [
+        "--config",
+        &config,
+        "--listen",
+        &listen,
+        "--max-rate-hz",
+        "0",
+    ];
+    let daemon = Daemon::start_fed(&args);
+    daemon.feed("level:10\nlevel:20\nlevel:15\n");
+    wait_stored(&daemon, "level", 3).await;
+
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let open = driver.browser(profile.path()).await;
+    open.goto(&daemon.base).await.unwrap();
+    wait_page(&open, "level at 15", |s| s["numbers"]["level"] == "15").await;
+    wait_ink(&open, "level").await;
+
+    // Killed, restarted on the same store, with no reading since.
+    drop(daemon);
+    wait_page(&open, "reconnecting", |s| s["connection"] == "reconnecting").await;
+    let daemon = Daemon::start_fed(&args);
+    let other = tempfile::tempdir().unwrap();
+    let fresh = driver.browser(other.path()).await;
+    fresh.goto(&daemon.base).await.unwrap();
+    for browser in [&open, &fresh] {
+        wait_page(browser, "the stored level", |s| {
+            s["numbers"]["level"] == "15" && s["connection"] != "reconnecting"
+        })
+        .await;
+        wait_ink(browser, "level").await;
+        let points = page_points(browser, "level").await;
+        let (stored, after) = split_at_break(&points);
+        assert_eq!(
+            stored,
+            (10.0, 20.0, 15.0),
+            "the stored readings, then the break at the restart: {points:?}"
+        );
+        assert!(after.is_empty(), "nothing after the break yet: {points:?}");
+    }
+
+    // The new daemon's readings go on from the break.
+    daemon.feed("level:30\n");
+    for browser in [&open, &fresh] {
+        wait_page(browser, "level at 30", |s| s["numbers"]["level"] == "30").await;
+        let points = page_points(browser, "level").await;
+        let (stored, after) = split_at_break(&points);
+        assert_eq!(stored, (10.0, 20.0, 15.0), "{points:?}");
+        let after: Vec<&Value> = after.iter().map(|point| &point[3]).collect();
+        assert_eq!(after, [&json!(30)], "{points:?}");
+    }
+    open.close().await.unwrap();
+    fresh.close().await.unwrap();
+}
+
+/// "Download CSV" saves exactly what `/api/history` gives for the window,
+/// the fields and the step on screen (a hidden series left out), on a
+/// daemon with a token: the page's own requests carry it.
+#[tokio::test]
+async fn the_downloaded_csv_is_what_api_history_gives() {
+    const TOKEN: &str = "csv-token-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let config = history_config(dir.path(), &format!("[http]\ntoken = \"{TOKEN}\"\n"));
+    let daemon = Daemon::start_fed(&["--config", &config, "--max-rate-hz", "0"]).authorized(TOKEN);
+    daemon.feed("a:1,b:2.5,c:3\na:4,b:-1.25\n");
+    wait_stored(&daemon, "a", 2).await;
+
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+    browser
+        .goto(&format!("{}/?token={TOKEN}", daemon.base))
+        .await
+        .unwrap();
+    wait_page(&browser, "a at 4", |s| s["numbers"]["a"] == "4").await;
+    click(&browser, ".series-switch[data-series='c']").await;
+    click(&browser, "#download").await;
+
+    let query = wait_history_query(&browser, "the CSV", |q| q["format"] == "csv").await;
+    assert_eq!(
+        (&query["fields"], &query["step"]),
+        (&json!("a,b"), &json!("100")),
+        "the series and the step on screen"
+    );
+    let number = |key: &str| query[key].as_str().unwrap().parse::<i64>().unwrap();
+    assert_eq!(
+        number("to") - number("from"),
+        60_000,
+        "the window on screen"
+    );
+
+    let downloads = profile.path().join("downloads");
+    let deadline = Instant::now() + WAIT;
+    let saved = loop {
+        let done = std::fs::read_dir(&downloads).ok().and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .find(|path| path.extension().is_some_and(|ext| ext == "csv"))
+        });
+        if let Some(path) = done {
+            break path;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no CSV was saved in {downloads:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let saved = std::fs::read_to_string(saved).unwrap();
+    let params: Vec<String> = ["fields", "from", "to", "step", "format"]
+        .iter()
+        .map(|key| format!("{key}={}", query[key].as_str().unwrap()))
+        .collect();
+    let expected = daemon
+        .get_text(&format!("/api/history?{}", params.join("&")))
+        .await;
+    assert_eq!(saved, expected);
+    assert!(
+        saved.starts_with("time,a.min,a.max,a.mean,a.last,a.count,b.min,"),
+        "{saved}"
+    );
+    assert!(saved.contains(",-1.25,"), "the readings are in it: {saved}");
+    browser.close().await.unwrap();
+}
