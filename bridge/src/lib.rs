@@ -20,6 +20,9 @@
 //!   and the throttle: pure state machines, no I/O.
 //! - [`pipeline`]: the task that runs source events through the transforms
 //!   into the hub.
+//! - [`store`]: the history on disk (SQLite): every change before the
+//!   throttle, with per-second and per-minute rollups, retention, and the
+//!   queries `/api/history` and `export` answer from.
 //! - [`hub`]: the published state: sequence numbers, the history ring, and
 //!   fan-out of encoded events to every local client.
 //! - [`http`]: the local HTTP server: its routes, the SSE, WebSocket and
@@ -56,4 +59,5 @@ pub mod service;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
+pub mod store;
 pub mod transform;
