@@ -98,6 +98,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         limits: Limits::new(&config.http),
         access,
         fields: http::fields_body(&config),
+        history: history.as_ref().map(|history| history.path().to_owned()),
     });
     shutdown.spawn(http::serve(listener, state, config.http.max_connections));
     sinks.start(&hub, &shutdown);

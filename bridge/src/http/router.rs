@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use super::{AppState, access, host, page, poll, sink_route, sse, ws};
+use super::{AppState, access, history, host, page, poll, sink_route, sse, ws};
 use crate::sink;
 
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -98,6 +98,11 @@ const ROUTES: &[Route] = &[
         path: "/api/latest",
         allow: "GET, HEAD",
         answer: |_, state| ready(with_type(state.hub.latest_json(), "application/json")),
+    },
+    Route {
+        path: "/api/history",
+        allow: "GET, HEAD",
+        answer: |request, state| Box::pin(async move { history::answer(&request, &state).await }),
     },
     Route {
         path: "/api/fields",
@@ -193,6 +198,13 @@ impl Query {
                 .into_owned()
                 .collect(),
         )
+    }
+
+    /// Every parameter, in order, as (name, value).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
     }
 
     /// Parameter `name` as a whole number, if given; a 400 naming it if it

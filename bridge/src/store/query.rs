@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use esplora_parser::Number;
 use rusqlite::{Connection, Row, params};
 
+use super::StoreError;
 use super::block::{Changes, Corrupt, MAX_SPAN_MS};
 use super::bucket::{Agg, Buckets};
 use super::request::{BadParam, Request};
@@ -47,6 +48,8 @@ impl Source {
 pub enum QueryError {
     #[error(transparent)]
     Bad(#[from] BadParam),
+    #[error(transparent)]
+    Open(#[from] StoreError),
     #[error("cannot read the history store: {0}")]
     Store(#[from] rusqlite::Error),
     #[error(transparent)]
