@@ -34,6 +34,7 @@
 //!   validated, and carried back to the serial source.
 //! - [`metrics`]: the counters behind `GET /metrics`.
 //! - [`record`]: the `record` subcommand.
+//! - [`export`]: the `export` subcommand, a reader of the history store.
 //! - [`secret`]: secrets kept in files (relay secret, HTTP token).
 //! - [`generate`]: the shell completions and man pages, written from the
 //!   command line's definition for packaging.
@@ -48,6 +49,7 @@ pub mod capture;
 pub mod cli;
 pub mod command;
 pub mod daemon;
+pub mod export;
 pub mod generate;
 pub mod http;
 pub mod hub;
