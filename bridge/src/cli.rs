@@ -98,6 +98,28 @@ pub enum Command {
         #[arg(long, value_name = "HZ|max")]
         replay_rate: Option<ReplayRate>,
     },
+    /// Write stored history as CSV or NDJSON, in buckets (as GET /api/history);
+    /// works while the daemon runs.
+    Export {
+        /// Comma-separated field names; default every stored field.
+        #[arg(long, value_name = "A,B")]
+        fields: Option<String>,
+        /// Start: RFC 3339, ms since the epoch, now, or -DURATION (-24h); default -1h.
+        #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+        from: Option<String>,
+        /// End (exclusive), as --from; default now.
+        #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+        to: Option<String>,
+        /// Bucket length (250ms, 1s, 2m, 1h, or ms); default at most 1000 buckets.
+        #[arg(long, value_name = "DURATION")]
+        step: Option<String>,
+        /// csv or ndjson.
+        #[arg(long, value_name = "FORMAT", default_value = "csv")]
+        format: String,
+        /// The file to write; default stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Write the man pages and shell completions, for packaging.
     #[command(hide = true)]
     Generate {

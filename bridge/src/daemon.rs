@@ -22,6 +22,7 @@ use crate::service::Service;
 use crate::shutdown::{Shutdown, Signals};
 use crate::sink::Sinks;
 use crate::source::Source;
+use crate::store::{self, History};
 
 /// Lines in flight between a source and the pipeline: enough to ride out a
 /// scheduling hiccup, small enough that a stalled pipeline pushes back on
@@ -52,6 +53,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (commands, inbox) = Commands::new(config.commands.enabled, source.is_serial());
     let mut metrics = Metrics::new();
     let sinks = Sinks::build(&config, &mut metrics, &commands)?;
+    let mut history = if config.history.enabled {
+        let path = store::path(&config.history, |name| std::env::var_os(name))?;
+        Some(History::open(
+            path,
+            &config.history,
+            metrics.sub_registry("history"),
+        )?)
+    } else {
+        None
+    };
     let metrics = Arc::new(metrics);
     let hub = Arc::new(Hub::new(config.http.history, Arc::clone(&metrics)));
     info!(input = %config.input.spec, "listening on http://{}", listener.local_addr()?);
@@ -88,6 +99,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         limits: Limits::new(&config.http),
         access,
         fields: http::fields_body(&config, reaches_board),
+        history: history.as_ref().map(|history| history.path().to_owned()),
     });
     shutdown.spawn(http::serve(listener, state, config.http.max_connections));
     sinks.start(&hub, &shutdown);
@@ -95,6 +107,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel(SOURCE_QUEUE);
     let source = tokio::spawn(source.run(tx, inbox));
     let mut pipeline = Pipeline::new(&config, hub, metrics);
+    if let Some(recorder) = history.as_mut().and_then(History::recorder) {
+        pipeline.record_to(recorder);
+    }
     service.watch(&mut pipeline);
     let mut pipeline = tokio::spawn(pipeline.run(rx));
     service.ready();
@@ -125,9 +140,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if !pipeline.is_finished() && tokio::time::timeout(DRAIN, pipeline).await.is_err() {
         warn!("the pipeline did not finish within {DRAIN:?}; dropping what it held");
     }
-    // The sinks send what they hold (by their own deadline) while the local
-    // connections finish.
+    // The history writer commits what it holds while the sinks send what
+    // they hold (by their own deadline) and the local connections finish.
+    let history = history.map(|history| tokio::task::spawn_blocking(|| history.close()));
     let unfinished = shutdown.finish(GRACE).await;
+    if let Some(history) = history
+        && tokio::time::timeout(DRAIN, history).await.is_err()
+    {
+        warn!("the history writer did not finish within {DRAIN:?}");
+    }
     if unfinished > 0 {
         warn!("{unfinished} connections or sinks did not finish within {GRACE:?}; closing them");
     }

@@ -20,6 +20,9 @@
 //!   and the throttle: pure state machines, no I/O.
 //! - [`pipeline`]: the task that runs source events through the transforms
 //!   into the hub.
+//! - [`store`]: the history on disk (SQLite): every change before the
+//!   throttle, with per-second and per-minute rollups, retention, and the
+//!   queries `/api/history` and `export` answer from.
 //! - [`hub`]: the published state: sequence numbers, the history ring, and
 //!   fan-out of encoded events to every local client.
 //! - [`http`]: the local HTTP server: its routes, the SSE, WebSocket and
@@ -31,6 +34,7 @@
 //!   validated, and carried back to the serial source.
 //! - [`metrics`]: the counters behind `GET /metrics`.
 //! - [`record`]: the `record` subcommand.
+//! - [`export`]: the `export` subcommand, a reader of the history store.
 //! - [`secret`]: secrets kept in files (relay secret, HTTP token).
 //! - [`generate`]: the shell completions and man pages, written from the
 //!   command line's definition for packaging.
@@ -45,6 +49,7 @@ pub mod capture;
 pub mod cli;
 pub mod command;
 pub mod daemon;
+pub mod export;
 pub mod generate;
 pub mod http;
 pub mod hub;
@@ -56,4 +61,5 @@ pub mod service;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
+pub mod store;
 pub mod transform;

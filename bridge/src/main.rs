@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use esplora_bridge::cli::{Cli, Command, read_config};
-use esplora_bridge::{daemon, generate, record};
+use esplora_bridge::{daemon, export, generate, record, store};
 use esplora_config::LogFormat;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
@@ -44,6 +44,30 @@ fn main() -> ExitCode {
     match &cli.config {
         Some(path) => info!(path = %path.display(), "config loaded"),
         None => info!("no config file given; using the defaults"),
+    }
+    if let Some(Command::Export {
+        fields,
+        from,
+        to,
+        step,
+        format,
+        output,
+    }) = &cli.command
+    {
+        let params = export::Params {
+            fields: fields.as_deref(),
+            from: from.as_deref(),
+            to: to.as_deref(),
+            step: step.as_deref(),
+            format: Some(format),
+        };
+        let result = store::path(&config.history, |name| std::env::var_os(name))
+            .map_err(anyhow::Error::from)
+            .and_then(|path| export::run(&path, &params, output.as_deref()));
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => fail(&error),
+        };
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

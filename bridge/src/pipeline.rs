@@ -1,5 +1,8 @@
 //! The pipeline task: source events through the transforms into the hub.
 //!
+//! Every accepted change also goes to the history store ([`crate::store`]),
+//! before the throttle, so that the store keeps the board's full rate.
+//!
 //! One task owns every transform, so the transforms need no locks and the
 //! order of events is the order of lines. Its loop waits on three things:
 //! the next source event, the throttle's pending delta falling due, and the
@@ -24,6 +27,7 @@ use tracing::debug;
 use crate::hub::{Board, Hub};
 use crate::metrics::Metrics;
 use crate::source::SourceEvent;
+use crate::store::{MarkKind, Recorder, now_ms};
 use crate::transform::Values;
 use crate::transform::diff::Diff;
 use crate::transform::parse::Parse;
@@ -75,6 +79,9 @@ pub struct Pipeline {
     /// someone watches the heartbeat, so that an unwatched pipeline idles.
     beat_every: Option<Duration>,
     input: watch::Sender<InputState>,
+    /// The history store's queue, when history is on: every accepted
+    /// change goes there before the throttle, with its arrival time.
+    history: Option<Recorder>,
 }
 
 impl Pipeline {
@@ -93,7 +100,14 @@ impl Pipeline {
             heartbeat: Heartbeat::default(),
             beat_every: None,
             input: watch::Sender::new(InputState::Waiting),
+            history: None,
         }
+    }
+
+    /// Hands every accepted change, and the board's comings and goings, to
+    /// the history store from now on.
+    pub fn record_to(&mut self, recorder: Recorder) {
+        self.history = Some(recorder);
     }
 
     /// The pipeline's heartbeat; from now on the loop turns at least
@@ -147,18 +161,23 @@ impl Pipeline {
                     return;
                 }
                 self.metrics.line_accepted();
+                if let Some(history) = &mut self.history {
+                    history.changes(now_ms(), &self.changes);
+                }
                 if let Some(delta) = self.throttle.push(&self.changes, std::time::Instant::now()) {
                     self.hub.publish_delta(&delta);
                 }
             }
             SourceEvent::Rejected(error) => self.parse.reject(error.reason(), &error, None),
             SourceEvent::Connected { origin } => {
+                self.mark(MarkKind::BoardConnected);
                 self.parse.reset();
                 self.metrics.board_connected(true);
                 self.hub.set_board(Board::Connected);
                 self.input.send_replace(InputState::Connected { origin });
             }
             SourceEvent::Disconnected { reason } => {
+                self.mark(MarkKind::BoardDisconnected);
                 self.flush();
                 self.metrics.board_connected(false);
                 self.hub.set_board(Board::Disconnected);
@@ -169,6 +188,12 @@ impl Pipeline {
                 self.input
                     .send_replace(InputState::Disconnected { origin, reason });
             }
+        }
+    }
+
+    fn mark(&mut self, kind: MarkKind) {
+        if let Some(history) = &mut self.history {
+            history.mark(now_ms(), kind);
         }
     }
 

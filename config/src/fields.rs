@@ -583,6 +583,77 @@ pub(crate) fn secret<'de, D: Deserializer<'de>>(
     deserializer.deserialize_str(SecretVisitor)
 }
 
+pub(crate) fn optional_path<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<PathBuf>, D::Error> {
+    non_empty(deserializer).map(|path| Some(PathBuf::from(path)))
+}
+
+/// A retention: a humantime duration (`"7d"`, `"36h"`, `"90min"`) of at
+/// least a minute, the smallest rollup.
+pub(crate) fn retention<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<std::time::Duration, D::Error> {
+    parse_str(deserializer, "a duration string such as \"7d\"", |text| {
+        match humantime::parse_duration(text) {
+            Ok(duration) if duration.as_secs() >= 60 => Ok(duration),
+            Ok(_) => Err(format!("{text:?} is too short: keep at least \"1m\"")),
+            Err(error) => Err(format!(
+                "{text:?} is not a duration ({error}): write it like \"7d\", \"36h\" or \"90min\""
+            )),
+        }
+    })
+}
+
+/// A size: a bytesize string (`"1GiB"`, `"500MB"`) or a number of bytes,
+/// at least 1 MiB (the store's empty tables and WAL take some already).
+pub(crate) fn max_bytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    const MIN: u64 = 1 << 20;
+    struct SizeVisitor;
+
+    impl SizeVisitor {
+        fn check<E: de::Error>(bytes: u64) -> Result<u64, E> {
+            if bytes >= MIN {
+                Ok(bytes)
+            } else {
+                Err(E::custom(format!(
+                    "{bytes} bytes is too small: at least 1MiB"
+                )))
+            }
+        }
+    }
+
+    impl Visitor<'_> for SizeVisitor {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a size such as \"1GiB\" or \"500MB\", or a number of bytes")
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
+            match u64::try_from(value) {
+                Ok(value) => Self::check(value),
+                Err(_) => Err(E::invalid_value(Unexpected::Signed(value), &self)),
+            }
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<u64, E> {
+            Self::check(value)
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<u64, E> {
+            match text.parse::<bytesize::ByteSize>() {
+                Ok(size) => Self::check(size.as_u64()),
+                Err(_) => Err(E::custom(format!(
+                    "{text:?} is not a size: write it like \"1GiB\" or \"500MB\""
+                ))),
+            }
+        }
+    }
+
+    deserializer.deserialize_any(SizeVisitor)
+}
+
 pub(crate) fn secret_file<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<PathBuf>, D::Error> {

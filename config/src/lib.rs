@@ -89,6 +89,13 @@
 //!
 //! [commands]
 //! enabled = false            # let WebSocket clients set the LED and play tones
+//!
+//! [history]                  # the embedded store (SQLite)
+//! enabled = true             # false: memory only, as http.history
+//! path = "/var/lib/esplora-bridge/history.sqlite"   # default: see HistoryConfig::path
+//! raw_retention = "7d"       # every change, and the per-second rollups; at least "1m"
+//! rollup_retention = "400d"  # per-minute rollups; at least raw_retention
+//! max_bytes = "1GiB"         # the oldest data is trimmed to stay under; at least 1MiB
 //! ```
 //!
 //! The fields of [`Config`] and its section structs document each key.
@@ -113,6 +120,6 @@ pub use fields::valid_token;
 pub use input::{InputSpec, ReplayRate};
 pub use names::Names;
 pub use schema::{
-    CommandsConfig, Config, FieldConfig, HttpConfig, InputConfig, LogConfig, LogFormat, MqttConfig,
-    RelayConfig, TransformConfig,
+    CommandsConfig, Config, FieldConfig, HistoryConfig, HttpConfig, InputConfig, LogConfig,
+    LogFormat, MqttConfig, RelayConfig, TransformConfig,
 };

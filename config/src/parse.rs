@@ -94,6 +94,12 @@ impl Config {
                 "set either `password` or `password_file`, not both".to_owned(),
             ));
         }
+        if self.history.rollup_retention < self.history.raw_retention {
+            return Err((
+                vec!["history", "rollup_retention"],
+                "rollups must be kept at least as long as raw_retention".to_owned(),
+            ));
+        }
         if let Some((key, message)) = self.names.find_clash() {
             return Err((vec!["names", key], message));
         }

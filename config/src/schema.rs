@@ -12,6 +12,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::Deserializer;
@@ -53,6 +54,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[commands]`: whether WebSocket clients may send commands to the board.
     pub commands: CommandsConfig,
+    /// `[history]`: the embedded store of every change.
+    pub history: HistoryConfig,
 }
 
 /// `[input]`
@@ -428,6 +431,48 @@ impl fmt::Debug for MqttConfig {
             .field("per_field_topics", &self.per_field_topics)
             .field("homeassistant", &self.homeassistant)
             .finish()
+    }
+}
+
+/// `[history]`: the embedded store (SQLite) of every change the board
+/// reported, with per-second and per-minute rollups.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// `enabled`: keep history on disk. Default `true`; `false` keeps only
+    /// the in-memory event ring (`http.history`).
+    pub enabled: bool,
+    /// `path`: the store's file. Default `history.sqlite` under
+    /// `$STATE_DIRECTORY` (systemd's `StateDirectory=`), else
+    /// `$XDG_STATE_HOME/esplora-bridge/`, else
+    /// `~/.local/state/esplora-bridge/`; the daemon resolves it, as this
+    /// crate reads no environment.
+    #[serde(deserialize_with = "fields::optional_path")]
+    pub path: Option<PathBuf>,
+    /// `raw_retention`: how long every change (and the per-second rollups)
+    /// is kept, a duration such as `"7d"` or `"36h"`. Default 7 days.
+    #[serde(deserialize_with = "fields::retention")]
+    pub raw_retention: Duration,
+    /// `rollup_retention`: how long the per-minute rollups are kept, at
+    /// least `raw_retention`. Default 400 days.
+    #[serde(deserialize_with = "fields::retention")]
+    pub rollup_retention: Duration,
+    /// `max_bytes`: the store's size cap, such as `"1GiB"` or `"500MB"`, at
+    /// least 1 MiB; the oldest data is trimmed to stay under it. Default
+    /// 1 GiB.
+    #[serde(deserialize_with = "fields::max_bytes")]
+    pub max_bytes: u64,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            enabled: true,
+            path: None,
+            raw_retention: Duration::from_secs(7 * 86_400),
+            rollup_retention: Duration::from_secs(400 * 86_400),
+            max_bytes: 1 << 30,
+        }
     }
 }
 

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use esplora_config::{
-    CommandsConfig, Config, ConfigError, FieldConfig, HttpConfig, InputConfig, InputSpec,
-    LogConfig, LogFormat, MqttConfig, Names, RelayConfig, ReplayRate, TransformConfig,
+    CommandsConfig, Config, ConfigError, FieldConfig, HistoryConfig, HttpConfig, InputConfig,
+    InputSpec, LogConfig, LogFormat, MqttConfig, Names, RelayConfig, ReplayRate, TransformConfig,
 };
 use esplora_parser::Number;
 
@@ -173,6 +174,13 @@ fn full_example_parses_to_its_values() {
             homeassistant: true,
         }),
         commands: CommandsConfig { enabled: true },
+        history: HistoryConfig {
+            enabled: false,
+            path: Some("/srv/esplora/history.sqlite".into()),
+            raw_retention: Duration::from_secs(36 * 3600),
+            rollup_retention: Duration::from_secs(90 * 86_400),
+            max_bytes: 500_000_000,
+        },
     };
     assert_eq!(config, expected);
     assert_eq!(config.names.name_of("s"), "slider");
@@ -471,6 +479,55 @@ fn syntax_error_inside_a_value_still_names_the_key() {
     let (line, _, key, message) = error("[input]\nspec = demo\n");
     assert_eq!((line, key), (2, named("input.spec")));
     assert!(message.contains("must be quoted"), "{message}");
+}
+
+#[test]
+fn history_defaults_and_sizes() {
+    let history = parse("").unwrap().history;
+    assert!(history.enabled);
+    assert_eq!(history.path, None);
+    assert_eq!(history.raw_retention, Duration::from_secs(7 * 86_400));
+    assert_eq!(history.rollup_retention, Duration::from_secs(400 * 86_400));
+    assert_eq!(history.max_bytes, 1 << 30);
+    let history = parse("[history]\nmax_bytes = 2000000\n").unwrap().history;
+    assert_eq!(history.max_bytes, 2_000_000);
+}
+
+#[test]
+fn bad_history_values_each_name_their_key() {
+    let cases = [
+        (
+            "raw_retention = \"soon\"",
+            "history.raw_retention",
+            "not a duration",
+        ),
+        (
+            "raw_retention = \"10s\"",
+            "history.raw_retention",
+            "too short",
+        ),
+        (
+            "raw_retention = 7",
+            "history.raw_retention",
+            "duration string",
+        ),
+        ("max_bytes = \"lots\"", "history.max_bytes", "not a size"),
+        ("max_bytes = \"1KiB\"", "history.max_bytes", "too small"),
+        ("max_bytes = -1", "history.max_bytes", "invalid value"),
+        ("path = \"\"", "history.path", "empty"),
+        ("enabled = \"yes\"", "history.enabled", "invalid type"),
+        (
+            "raw_retention = \"30d\"\nrollup_retention = \"7d\"",
+            "history.rollup_retention",
+            "at least as long",
+        ),
+    ];
+    for (text, key, why) in cases {
+        let (line, _, found, message) = error(&format!("[history]\n{text}\n"));
+        assert_eq!(found, named(key), "{text}");
+        assert!(line >= 2, "{text}: line {line}");
+        assert!(message.contains(why), "{text}: {message}");
+    }
 }
 
 #[test]

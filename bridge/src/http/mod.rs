@@ -4,7 +4,8 @@
 //! the [`Hub`] and the [`Metrics`], so a client can never slow the pipeline.
 //! The streaming transports each have a module: [`sse`], [`ws`] (which
 //! takes the connection over with an HTTP upgrade) and [`poll`]; both
-//! streams get their events through a [`feed`]. [`page`] serves the live
+//! streams get their events through a [`feed`]. [`history`] answers from
+//! the history store. [`page`] serves the live
 //! page, built into the binary. [`limits`] bounds what a client may cost;
 //! [`host`] checks the `Host` a request names, and [`access`] decides who
 //! may come in. A sink's own routes (from
@@ -27,6 +28,7 @@
 mod access;
 mod feed;
 mod fields;
+mod history;
 mod host;
 mod limits;
 mod page;
@@ -36,6 +38,7 @@ mod sink_route;
 mod sse;
 mod ws;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,6 +79,9 @@ pub struct AppState {
     pub access: Access,
     /// The body of `GET /api/fields`, built once from the config.
     pub fields: Bytes,
+    /// The history store `GET /api/history` reads; `None` when history is
+    /// off.
+    pub history: Option<PathBuf>,
 }
 
 /// Accepts connections until shutdown, at most `max_connections` at once.

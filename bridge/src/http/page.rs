@@ -9,10 +9,6 @@
 //! reconnects by itself and resumes with `Last-Event-ID`, fills its charts
 //! from `/api/history`, and sends the board's commands over `/ws`.
 
-use hyper::Response;
-
-use super::router::{Body, plain, with_type};
-
 /// The content type of the page's scripts (ES modules).
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
@@ -76,11 +72,4 @@ pub fn asset(path: &str) -> Option<(&'static [u8], &'static str)> {
         .iter()
         .find(|(asset, _, _)| *asset == path)
         .map(|(_, body, content_type)| (*body, *content_type))
-}
-
-pub fn serve(path: &str) -> Response<Body> {
-    match asset(path) {
-        Some((body, content_type)) => with_type(body, content_type),
-        None => plain(hyper::StatusCode::NOT_FOUND, "not found\n"),
-    }
 }

@@ -6,6 +6,8 @@
 //! limit.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,7 +17,8 @@ use hyper::body::Incoming;
 use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 
-use super::{AppState, access, host, page, poll, sink_route, sse, ws};
+use super::{AppState, access, history, host, page, poll, sink_route, sse, ws};
+use crate::sink;
 
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
@@ -62,18 +65,104 @@ pub async fn route(
     Ok(response)
 }
 
-async fn handle(request: Request<Incoming>, state: Arc<AppState>) -> Response<Body> {
-    let path = request.uri().path();
-    // A stream or a wait has nothing to say to HEAD.
-    let allow = match path {
-        "/events" | "/ws" | "/api/poll" => "GET",
-        "/api/latest" | "/api/fields" | "/healthz" | "/metrics" => "GET, HEAD",
-        _ if page::asset(path).is_some() => "GET, HEAD",
-        _ => match sink_route::find(&state.routes, path) {
-            Some(route) => route.method,
-            None => return plain(StatusCode::NOT_FOUND, "not found\n"),
+/// A route the server always has: its path, the methods it allows, and
+/// what answers it. The one list of routes: `Allow` and dispatch both read
+/// it, so they cannot drift apart.
+struct Route {
+    path: &'static str,
+    /// The `Allow` header's value. A stream or a wait has nothing to say
+    /// to HEAD, so those allow GET alone.
+    allow: &'static str,
+    answer: fn(Request<Incoming>, Arc<AppState>) -> Answer,
+}
+
+type Answer = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+
+const ROUTES: &[Route] = &[
+    Route {
+        path: "/events",
+        allow: "GET",
+        answer: |request, state| ready(sse::stream(&request, &state)),
+    },
+    Route {
+        path: "/ws",
+        allow: "GET",
+        answer: |request, state| ready(ws::upgrade(request, state)),
+    },
+    Route {
+        path: "/api/poll",
+        allow: "GET",
+        answer: |request, state| Box::pin(async move { poll::answer(&request, &state).await }),
+    },
+    Route {
+        path: "/api/latest",
+        allow: "GET, HEAD",
+        answer: |_, state| ready(with_type(state.hub.latest_json(), "application/json")),
+    },
+    Route {
+        path: "/api/history",
+        allow: "GET, HEAD",
+        answer: |request, state| Box::pin(async move { history::answer(&request, &state).await }),
+    },
+    Route {
+        path: "/api/fields",
+        allow: "GET, HEAD",
+        answer: |_, state| ready(with_type(state.fields.clone(), "application/json")),
+    },
+    Route {
+        path: "/metrics",
+        allow: "GET, HEAD",
+        answer: |_, state| {
+            ready(with_type(
+                Bytes::from(state.metrics.encode()),
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ))
         },
+    },
+    Route {
+        path: "/healthz",
+        allow: "GET, HEAD",
+        answer: |_, _| ready(plain(StatusCode::OK, "ok\n")),
+    },
+];
+
+fn ready(response: Response<Body>) -> Answer {
+    Box::pin(std::future::ready(response))
+}
+
+/// What a path leads to: a route of [`ROUTES`], a file of the page, or a
+/// route a sink added.
+enum Target<'a> {
+    Route(&'static Route),
+    Asset(&'static [u8], &'static str),
+    Sink(&'a sink::Route),
+}
+
+impl<'a> Target<'a> {
+    fn find(path: &str, state: &'a AppState) -> Option<Self> {
+        if let Some(route) = ROUTES.iter().find(|route| route.path == path) {
+            return Some(Target::Route(route));
+        }
+        if let Some((body, content_type)) = page::asset(path) {
+            return Some(Target::Asset(body, content_type));
+        }
+        sink_route::find(&state.routes, path).map(Target::Sink)
+    }
+
+    fn allow(&self) -> &'static str {
+        match self {
+            Target::Route(route) => route.allow,
+            Target::Asset(..) => "GET, HEAD",
+            Target::Sink(route) => route.method,
+        }
+    }
+}
+
+async fn handle(request: Request<Incoming>, state: Arc<AppState>) -> Response<Body> {
+    let Some(target) = Target::find(request.uri().path(), &state) else {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
     };
+    let allow = target.allow();
     if !allow
         .split(", ")
         .any(|method| method == request.method().as_str())
@@ -84,21 +173,10 @@ async fn handle(request: Request<Incoming>, state: Arc<AppState>) -> Response<Bo
             .insert(ALLOW, HeaderValue::from_static(allow));
         return response;
     }
-    match path {
-        "/events" => sse::stream(&request, &state),
-        "/ws" => ws::upgrade(request, state),
-        "/api/poll" => poll::answer(&request, &state).await,
-        "/api/latest" => with_type(state.hub.latest_json(), "application/json"),
-        "/api/fields" => with_type(state.fields.clone(), "application/json"),
-        "/metrics" => with_type(
-            Bytes::from(state.metrics.encode()),
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        ),
-        "/healthz" => plain(StatusCode::OK, "ok\n"),
-        _ => match sink_route::find(&state.routes, path) {
-            Some(route) => sink_route::answer(route, request, &state).await,
-            None => page::serve(path),
-        },
+    match target {
+        Target::Route(route) => (route.answer)(request, Arc::clone(&state)).await,
+        Target::Asset(body, content_type) => with_type(body, content_type),
+        Target::Sink(route) => sink_route::answer(route, request, &state).await,
     }
 }
 
@@ -120,6 +198,13 @@ impl Query {
                 .into_owned()
                 .collect(),
         )
+    }
+
+    /// Every parameter, in order, as (name, value).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
     }
 
     /// Parameter `name` as a whole number, if given; a 400 naming it if it

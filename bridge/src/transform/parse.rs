@@ -91,7 +91,7 @@ impl Parse {
 
 /// A fixed-window limiter for log lines.
 #[derive(Default)]
-struct WarnLimit {
+pub(crate) struct WarnLimit {
     window_start: Option<Instant>,
     logged: u32,
     suppressed: u64,
@@ -100,7 +100,7 @@ struct WarnLimit {
 impl WarnLimit {
     /// Starts a new window when the old one is over, returning how many
     /// warnings the old one suppressed, if any.
-    fn roll(&mut self, now: Instant) -> Option<u64> {
+    pub(crate) fn roll(&mut self, now: Instant) -> Option<u64> {
         let expired = self
             .window_start
             .is_none_or(|start| now.duration_since(start) >= WARN_WINDOW);
@@ -112,7 +112,7 @@ impl WarnLimit {
         Some(std::mem::take(&mut self.suppressed)).filter(|&n| n > 0)
     }
 
-    fn allow(&mut self) -> bool {
+    pub(crate) fn allow(&mut self) -> bool {
         if self.logged < WARN_BURST {
             self.logged += 1;
             true

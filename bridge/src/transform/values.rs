@@ -53,6 +53,11 @@ impl Values {
         self.0.iter().map(|(n, v)| (&**n, *v))
     }
 
+    /// As [`Values::iter`], with the shared names, for keeping them.
+    pub fn named(&self) -> impl Iterator<Item = (&Arc<str>, Number)> {
+        self.0.iter().map(|(n, v)| (n, *v))
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

@@ -1,0 +1,278 @@
+//! Answering a history request from the cheapest source that is exact for
+//! its step: per-minute rollups when the step is whole minutes, per-second
+//! rollups when it is whole seconds, else the raw blocks. Buckets are
+//! aligned to the step, so a whole-minute step's buckets are whole minutes,
+//! and merging rollups gives exactly what the raw changes would.
+
+use std::collections::HashMap;
+
+use esplora_parser::Number;
+use rusqlite::{Connection, Row, params};
+
+use super::StoreError;
+use super::block::{Changes, Corrupt, MAX_SPAN_MS};
+use super::bucket::{Agg, Buckets};
+use super::request::{BadParam, Request};
+use super::writer::number;
+
+/// Where an answer's aggregates come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Raw,
+    Second,
+    Minute,
+}
+
+impl Source {
+    /// The cheapest exact source for buckets of `step` ms.
+    pub fn for_step(step: i64) -> Source {
+        if step % 60_000 == 0 {
+            Source::Minute
+        } else if step % 1_000 == 0 {
+            Source::Second
+        } else {
+            Source::Raw
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Raw => "raw",
+            Source::Second => "second",
+            Source::Minute => "minute",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Bad(#[from] BadParam),
+    #[error(transparent)]
+    Open(#[from] StoreError),
+    #[error("cannot read the history store: {0}")]
+    Store(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Corrupt(#[from] Corrupt),
+}
+
+/// A field asked for: its id in the store and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub id: i64,
+    pub name: String,
+}
+
+/// The fields a request names (or every stored field), checked against
+/// the store: an unknown one is a bad `fields`.
+pub fn fields(conn: &Connection, request: &Request) -> Result<Vec<Field>, QueryError> {
+    let stored: Vec<Field> = conn
+        .prepare_cached("SELECT id, name FROM field ORDER BY id")?
+        .query_map([], |row| {
+            Ok(Field {
+                id: row.get(0)?,
+                name: row.get(1)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let Some(names) = &request.fields else {
+        return Ok(stored);
+    };
+    names
+        .iter()
+        .map(|name| {
+            stored
+                .iter()
+                .find(|field| &field.name == name)
+                .cloned()
+                .ok_or_else(|| {
+                    QueryError::Bad(BadParam::new(
+                        "fields",
+                        format!("no field named {name:?} is stored"),
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// The buckets of each field, its last value before them, and the marks
+/// among them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub buckets: Buckets,
+    pub source: Source,
+    /// Per field, in the order asked: its name and one slot a bucket.
+    pub fields: Vec<(String, Vec<Option<Agg>>)>,
+    /// Per field: its last stored value before the first bucket.
+    pub before: Vec<Option<Number>>,
+    /// Marks in the buckets' span: time in ms and kind.
+    pub marks: Vec<(i64, String)>,
+}
+
+/// Answers `buckets` of `fields`.
+pub fn answer(conn: &Connection, fields: &[Field], buckets: Buckets) -> Result<Answer, QueryError> {
+    let source = Source::for_step(buckets.step);
+    let mut columns: Vec<Vec<Option<Agg>>> = vec![vec![None; buckets.count]; fields.len()];
+    match source {
+        Source::Raw => raw(conn, fields, buckets, &mut columns)?,
+        Source::Second => seconds(conn, fields, buckets, &mut columns)?,
+        Source::Minute => minutes(conn, fields, buckets, &mut columns)?,
+    }
+    let before = fields
+        .iter()
+        .map(|field| before(conn, field.id, buckets.start))
+        .collect::<Result<_, _>>()?;
+    let marks = conn
+        .prepare_cached("SELECT t_ms, kind FROM mark WHERE t_ms >= ?1 AND t_ms < ?2 ORDER BY t_ms")?
+        .query_map(params![buckets.start, buckets.end()], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(Answer {
+        buckets,
+        source,
+        fields: fields
+            .iter()
+            .map(|field| field.name.clone())
+            .zip(columns)
+            .collect(),
+        before,
+        marks,
+    })
+}
+
+fn raw(
+    conn: &Connection,
+    fields: &[Field],
+    buckets: Buckets,
+    columns: &mut [Vec<Option<Agg>>],
+) -> Result<(), QueryError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT data FROM raw_block
+         WHERE field = ?1 AND t_first_ms >= ?2 AND t_first_ms < ?3 AND t_last_ms >= ?4
+         ORDER BY t_first_ms, id",
+    )?;
+    let mut changes = Changes::default();
+    for (field, column) in fields.iter().zip(columns) {
+        let mut rows = statement.query(params![
+            field.id,
+            buckets.start - MAX_SPAN_MS,
+            buckets.end(),
+            buckets.start
+        ])?;
+        while let Some(row) = rows.next()? {
+            changes.decode(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?)?;
+            for (&t, &value) in changes.times.iter().zip(&changes.values) {
+                if let Some(i) = buckets.index(t) {
+                    Agg::of(value).merge_into(&mut column[i]);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn seconds(
+    conn: &Connection,
+    fields: &[Field],
+    buckets: Buckets,
+    columns: &mut [Vec<Option<Agg>>],
+) -> Result<(), QueryError> {
+    let wanted: HashMap<i64, usize> = fields.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
+    let mut statement = conn.prepare_cached(
+        "SELECT t_s, min, max, sum, last, count, field FROM rollup_second
+         WHERE t_s >= ?1 AND t_s < ?2 ORDER BY t_s",
+    )?;
+    let mut rows = statement.query(params![buckets.start / 1000, buckets.end() / 1000])?;
+    while let Some(row) = rows.next()? {
+        let Some(&column) = wanted.get(&row.get::<_, i64>(6)?) else {
+            continue;
+        };
+        add_rollup(row, buckets, &mut columns[column])?;
+    }
+    Ok(())
+}
+
+fn minutes(
+    conn: &Connection,
+    fields: &[Field],
+    buckets: Buckets,
+    columns: &mut [Vec<Option<Agg>>],
+) -> Result<(), QueryError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT t_s, min, max, sum, last, count FROM rollup_minute
+         WHERE field = ?1 AND t_s >= ?2 AND t_s < ?3 ORDER BY t_s",
+    )?;
+    for (field, column) in fields.iter().zip(columns) {
+        let mut rows = statement.query(params![
+            field.id,
+            buckets.start / 1000,
+            buckets.end() / 1000
+        ])?;
+        while let Some(row) = rows.next()? {
+            add_rollup(row, buckets, column)?;
+        }
+    }
+    Ok(())
+}
+
+/// Merges a rollup row (`t_s, min, max, sum, last, count`) into its bucket.
+fn add_rollup(row: &Row<'_>, buckets: Buckets, column: &mut [Option<Agg>]) -> rusqlite::Result<()> {
+    let t_s: i64 = row.get(0)?;
+    let Some(i) = buckets.index(t_s * 1000) else {
+        return Ok(());
+    };
+    let value = |i: usize| -> rusqlite::Result<Number> {
+        number(row.get_ref(i)?).ok_or(rusqlite::Error::InvalidColumnType(
+            i,
+            "rollup value".to_owned(),
+            row.get_ref(i)?.data_type(),
+        ))
+    };
+    let agg = Agg {
+        min: value(1)?,
+        max: value(2)?,
+        sum: value(3)?,
+        last: value(4)?,
+        count: row.get::<_, i64>(5)?.max(0) as u64,
+    };
+    agg.merge_into(&mut column[i]);
+    Ok(())
+}
+
+/// A field's last stored value before `start`: from the raw block that
+/// holds it, else (past raw retention) from the last whole minute before.
+fn before(conn: &Connection, field: i64, start: i64) -> Result<Option<Number>, QueryError> {
+    let blob: Option<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT data FROM raw_block WHERE field = ?1 AND t_first_ms < ?2
+             ORDER BY t_first_ms DESC LIMIT 1",
+        )?
+        .query_map(params![field, start], |row| row.get(0))?
+        .next()
+        .transpose()?;
+    if let Some(blob) = blob {
+        let mut changes = Changes::default();
+        changes.decode(&blob)?;
+        let last = changes
+            .times
+            .iter()
+            .zip(&changes.values)
+            .rev()
+            .find(|(t, _)| **t < start);
+        if let Some((_, value)) = last {
+            return Ok(Some(*value));
+        }
+    }
+    let last = conn
+        .prepare_cached(
+            "SELECT last FROM rollup_minute WHERE field = ?1 AND t_s <= ?2
+             ORDER BY t_s DESC LIMIT 1",
+        )?
+        .query_map(params![field, start.div_euclid(1000) - 60], |row| {
+            Ok(number(row.get_ref(0)?))
+        })?
+        .next()
+        .transpose()?;
+    Ok(last.flatten())
+}

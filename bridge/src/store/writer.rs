@@ -1,0 +1,587 @@
+//! The writer: the one thread that writes the store, fed by a bounded queue.
+//!
+//! It gathers what arrives into memory (each field's open raw block and its
+//! current second and minute aggregates) and commits it all in one
+//! transaction at least every [`FLUSH_EVERY`], so `kill -9` loses at most
+//! about a second. An open block is rewritten whole at each commit (cheap:
+//! a block is a few kilobytes), so a block in the file is always complete
+//! up to its last commit. Rollups are written as merges (`ON CONFLICT DO
+//! UPDATE`): each commit adds what came since the last one, which keeps
+//! them right across a restart in the middle of a minute.
+//!
+//! A commit that fails (a full or failing disk) is rolled back, logged
+//! (rate-limited) and counted; what it held is lost, the in-memory state
+//! starts afresh, and the next second is tried again. Nothing here ever
+//! reaches back to the pipeline: its side of the queue never blocks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use esplora_parser::Number;
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, Transaction, params};
+use tracing::warn;
+
+use super::block::Changes;
+use super::bucket::Agg;
+use super::metrics::{Metrics, Outcome, WriteResult};
+use super::retention::Retention;
+use super::{MarkKind, Record};
+use crate::transform::parse::WarnLimit;
+
+/// How often what arrived is committed.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// One field's state between commits.
+#[derive(Default)]
+struct Field {
+    /// The raw block being filled, and its row once written.
+    block: Changes,
+    row: Option<i64>,
+    /// Whether `block` changed since it was last written.
+    dirty: bool,
+    /// This second's and this minute's aggregates since the last commit,
+    /// by bucket start in seconds.
+    second: Option<(i64, Agg)>,
+    minute: Option<(i64, Agg)>,
+}
+
+/// A rollup to merge into its table at the next commit.
+struct Rollup {
+    table: Table,
+    t_s: i64,
+    field: Arc<str>,
+    agg: Agg,
+}
+
+#[derive(Clone, Copy)]
+enum Table {
+    Second,
+    Minute,
+}
+
+/// A block that is full: written one last time, at the best compression.
+struct Closed {
+    field: Arc<str>,
+    row: Option<i64>,
+    block: Changes,
+}
+
+pub struct Writer {
+    conn: Connection,
+    metrics: Metrics,
+    retention: Retention,
+    fields: HashMap<Arc<str>, Field>,
+    /// Field name -> its `field.id`, as committed.
+    ids: HashMap<Arc<str>, i64>,
+    /// Fields seen since the last commit, in the order they came, so that
+    /// their ids (and the default order of answers) follow the board's.
+    new: Vec<Arc<str>>,
+    closed: Vec<Closed>,
+    rollups: Vec<Rollup>,
+    marks: Vec<(i64, MarkKind)>,
+    /// Changes taken since the last commit.
+    pending: u64,
+    warnings: WarnLimit,
+}
+
+impl Writer {
+    pub fn new(conn: Connection, metrics: Metrics, retention: Retention) -> Writer {
+        Writer {
+            conn,
+            metrics,
+            retention,
+            fields: HashMap::new(),
+            ids: HashMap::new(),
+            new: Vec::new(),
+            closed: Vec::new(),
+            rollups: Vec::new(),
+            marks: Vec::new(),
+            pending: 0,
+            warnings: WarnLimit::default(),
+        }
+    }
+
+    /// Runs until every sender is gone, then commits what is left, every
+    /// block closed.
+    pub fn run(mut self, records: Receiver<Record>, clock: fn() -> i64) {
+        let mut next = Instant::now() + FLUSH_EVERY;
+        loop {
+            match records.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                Ok(record) => self.take(record),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if Instant::now() >= next {
+                self.commit();
+                self.retention.step(&self.conn, clock(), &self.metrics);
+                next = Instant::now() + FLUSH_EVERY;
+            }
+        }
+        self.close_blocks();
+        self.commit();
+    }
+
+    /// Takes one record into memory.
+    pub fn take(&mut self, record: Record) {
+        match record {
+            Record::Changes { t_ms, values } => {
+                for (name, value) in values.named() {
+                    self.change(name, t_ms, value);
+                }
+            }
+            Record::Mark { t_ms, kind } => self.marks.push((t_ms, kind)),
+        }
+    }
+
+    fn change(&mut self, name: &Arc<str>, t_ms: i64, value: Number) {
+        self.pending += 1;
+        let field = match self.fields.get_mut(name) {
+            Some(field) => field,
+            None => {
+                self.new.push(Arc::clone(name));
+                self.fields.entry(Arc::clone(name)).or_default()
+            }
+        };
+        if !field.block.fits(t_ms, value) {
+            self.closed.push(Closed {
+                field: Arc::clone(name),
+                row: field.row.take(),
+                block: std::mem::take(&mut field.block),
+            });
+        }
+        field.block.push(t_ms, value);
+        field.dirty = true;
+        let t_s = t_ms.div_euclid(1000);
+        for (slot, table, start) in [
+            (&mut field.second, Table::Second, t_s),
+            (&mut field.minute, Table::Minute, t_s.div_euclid(60) * 60),
+        ] {
+            match slot {
+                Some((t, agg)) if *t == start => agg.push(value),
+                _ => {
+                    if let Some((t_s, agg)) = slot.replace((start, Agg::of(value))) {
+                        self.rollups.push(Rollup {
+                            table,
+                            t_s,
+                            field: Arc::clone(name),
+                            agg,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Marks every open block full, so that the next commit writes it for
+    /// the last time.
+    pub fn close_blocks(&mut self) {
+        for (name, field) in &mut self.fields {
+            if !field.block.is_empty() {
+                self.closed.push(Closed {
+                    field: Arc::clone(name),
+                    row: field.row.take(),
+                    block: std::mem::take(&mut field.block),
+                });
+            }
+            field.dirty = false;
+        }
+    }
+
+    /// Commits what came since the last commit; on failure, counts and
+    /// logs it and starts afresh.
+    pub fn commit(&mut self) {
+        for (name, field) in &mut self.fields {
+            for (slot, table) in [
+                (&mut field.second, Table::Second),
+                (&mut field.minute, Table::Minute),
+            ] {
+                if let Some((t_s, agg)) = slot.take() {
+                    self.rollups.push(Rollup {
+                        table,
+                        t_s,
+                        field: Arc::clone(name),
+                        agg,
+                    });
+                }
+            }
+        }
+        if self.pending == 0 && self.marks.is_empty() && self.closed.is_empty() {
+            return;
+        }
+        let result = self.write();
+        let values = std::mem::take(&mut self.pending);
+        match result {
+            Ok(()) => {
+                self.metrics.write(WriteResult::ok);
+                self.metrics.values(Outcome::stored, values);
+            }
+            Err(error) => {
+                self.metrics.write(WriteResult::failed);
+                self.metrics.values(Outcome::write_failed, values);
+                let now = Instant::now();
+                if let Some(suppressed) = self.warnings.roll(now) {
+                    warn!(suppressed, "more history writes failed and were not logged");
+                }
+                if self.warnings.allow() {
+                    warn!(values, "cannot write history, dropping this batch: {error}");
+                }
+                self.fields.clear();
+                self.ids.clear();
+            }
+        }
+        self.new.clear();
+        self.closed.clear();
+        self.rollups.clear();
+        self.marks.clear();
+    }
+
+    fn write(&mut self) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        for name in &self.new {
+            field_id(&tx, &mut self.ids, name)?;
+        }
+        for closed in &self.closed {
+            let id = field_id(&tx, &mut self.ids, &closed.field)?;
+            write_block(&tx, id, closed.row, &closed.block, true)?;
+        }
+        for (name, field) in &mut self.fields {
+            if !field.dirty {
+                continue;
+            }
+            let id = field_id(&tx, &mut self.ids, name)?;
+            field.row = Some(write_block(&tx, id, field.row, &field.block, false)?);
+            field.dirty = false;
+        }
+        for rollup in &self.rollups {
+            let id = field_id(&tx, &mut self.ids, &rollup.field)?;
+            let sql = match rollup.table {
+                Table::Second => UPSERT_SECOND,
+                Table::Minute => UPSERT_MINUTE,
+            };
+            let agg = &rollup.agg;
+            tx.prepare_cached(sql)?.execute(params![
+                rollup.t_s,
+                id,
+                sql_value(agg.min),
+                sql_value(agg.max),
+                sql_value(agg.sum),
+                sql_value(agg.last),
+                agg.count as i64,
+            ])?;
+        }
+        for (t_ms, kind) in &self.marks {
+            tx.prepare_cached("INSERT INTO mark (t_ms, kind) VALUES (?1, ?2)")?
+                .execute(params![t_ms, kind.as_str()])?;
+        }
+        tx.commit()
+    }
+}
+
+const UPSERT_SECOND: &str = "INSERT INTO rollup_second (t_s, field, min, max, sum, last, count)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+    ON CONFLICT (t_s, field) DO UPDATE SET
+        min = min(min, excluded.min), max = max(max, excluded.max),
+        sum = sum + excluded.sum, last = excluded.last, count = count + excluded.count";
+
+const UPSERT_MINUTE: &str = "INSERT INTO rollup_minute (t_s, field, min, max, sum, last, count)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+    ON CONFLICT (field, t_s) DO UPDATE SET
+        min = min(min, excluded.min), max = max(max, excluded.max),
+        sum = sum + excluded.sum, last = excluded.last, count = count + excluded.count";
+
+/// Writes a block, as a new row or over its row; returns the row.
+fn write_block(
+    tx: &Transaction<'_>,
+    field: i64,
+    row: Option<i64>,
+    block: &Changes,
+    best: bool,
+) -> rusqlite::Result<i64> {
+    let (Some(first), Some(last)) = (block.times.first(), block.times.last()) else {
+        return Ok(row.unwrap_or_default());
+    };
+    let (t_first, t_last) = (*first.min(last), *first.max(last));
+    let blob = block.encode(best);
+    match row {
+        Some(row) => {
+            tx.prepare_cached(
+                "UPDATE raw_block SET t_first_ms = ?2, t_last_ms = ?3, count = ?4, data = ?5
+                 WHERE id = ?1",
+            )?
+            .execute(params![row, t_first, t_last, block.len() as i64, blob])?;
+            Ok(row)
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO raw_block (field, t_first_ms, t_last_ms, count, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![field, t_first, t_last, block.len() as i64, blob])?;
+            Ok(tx.last_insert_rowid())
+        }
+    }
+}
+
+/// The id of the field named `name`, created if it is new.
+fn field_id(
+    tx: &Transaction<'_>,
+    ids: &mut HashMap<Arc<str>, i64>,
+    name: &Arc<str>,
+) -> rusqlite::Result<i64> {
+    if let Some(&id) = ids.get(name) {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT INTO field (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")?
+        .execute([&**name])?;
+    let id = tx
+        .prepare_cached("SELECT id FROM field WHERE name = ?1")?
+        .query_row([&**name], |row| row.get(0))?;
+    ids.insert(Arc::clone(name), id);
+    Ok(id)
+}
+
+pub fn sql_value(number: Number) -> Value {
+    match number {
+        Number::Int(value) => Value::Integer(value),
+        Number::Float(value) => Value::Real(value),
+    }
+}
+
+/// A stored number: integers stay integers.
+pub fn number(value: ValueRef<'_>) -> Option<Number> {
+    match value {
+        ValueRef::Integer(value) => Some(Number::Int(value)),
+        ValueRef::Real(value) => Some(Number::Float(value)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use esplora_config::HistoryConfig;
+    use prometheus_client::registry::Registry;
+
+    use super::*;
+    use crate::store::bucket::Buckets;
+    use crate::store::query::{self, Field, Source};
+    use crate::store::{retention, schema};
+    use crate::transform::Values;
+
+    const T0: i64 = 1_796_173_200_000;
+
+    fn writer(path: &std::path::Path, config: &HistoryConfig) -> Writer {
+        let metrics = Metrics::register(&mut Registry::default());
+        Writer::new(
+            schema::open_writer(path).unwrap(),
+            metrics,
+            Retention::new(config),
+        )
+    }
+
+    fn line(t_ms: i64, pairs: &[(&str, i64)]) -> Record {
+        Record::Changes {
+            t_ms,
+            values: Values::of(pairs),
+        }
+    }
+
+    /// Every answer source, for the step it is picked for, over the data.
+    fn totals(conn: &Connection, fields: &[Field], from: i64, to: i64) -> Vec<Vec<Option<Agg>>> {
+        [250, 1_000, 60_000]
+            .into_iter()
+            .map(|step| {
+                let answer =
+                    query::answer(conn, fields, Buckets::covering(from, to, step)).unwrap();
+                assert_eq!(answer.source, Source::for_step(step));
+                answer
+                    .fields
+                    .iter()
+                    .map(|(_, column)| {
+                        let mut total = None;
+                        column
+                            .iter()
+                            .flatten()
+                            .for_each(|agg| agg.merge_into(&mut total));
+                        total
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn raw_second_and_minute_sources_agree_with_the_changes_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let config = HistoryConfig::default();
+        let mut expected: Option<Agg> = None;
+        let mut noise = 7u64;
+        // Two runs of the writer, the second starting mid-minute, each
+        // committing every 100 lines (about a second at 100 Hz).
+        for run in 0..2 {
+            let mut writer = writer(&path, &config);
+            for i in 0..3_000 {
+                let t = T0 + run * 45_000 + i * 15;
+                noise = noise.wrapping_mul(6364136223846793005).wrapping_add(1);
+                let value = 500 + (noise >> 60) as i64;
+                writer.take(line(t, &[("slider", value)]));
+                Agg::of(Number::Int(value)).merge_into(&mut expected);
+                if i % 100 == 99 {
+                    writer.commit();
+                }
+            }
+            writer.close_blocks();
+            writer.commit();
+        }
+        let conn = schema::open_reader(&path).unwrap();
+        let request =
+            crate::store::request::Request::parse([("fields", "slider")], T0, None).unwrap();
+        let fields = query::fields(&conn, &request).unwrap();
+        for by_source in totals(&conn, &fields, T0 - 60_000, T0 + 200_000) {
+            assert_eq!(by_source, vec![expected]);
+        }
+        let blocks: i64 = conn
+            .query_row("SELECT count(*) FROM raw_block", [], |row| row.get(0))
+            .unwrap();
+        assert!(blocks >= 2, "{blocks} blocks");
+        // The value before a bucket is the last change before it.
+        let answer = query::answer(
+            &conn,
+            &fields,
+            Buckets::covering(T0 + 1_000, T0 + 2_000, 1_000),
+        )
+        .unwrap();
+        let before = (0..3_000)
+            .map(|i| T0 + i * 15)
+            .filter(|t| *t < T0 + 1_000)
+            .count();
+        assert_eq!(answer.fields[0].1[0].unwrap().count, 1_000 / 15 + 1);
+        assert!(answer.before[0].is_some() && before > 0);
+    }
+
+    #[test]
+    fn decimals_stay_decimals_and_integers_integers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let mut writer = writer(&path, &HistoryConfig::default());
+        let mut values = Values::new();
+        values.set(&Arc::from("temp_C"), 23.5);
+        values.set(&Arc::from("light"), 512);
+        writer.take(Record::Changes { t_ms: T0, values });
+        writer.take(Record::Mark {
+            t_ms: T0 + 1,
+            kind: MarkKind::BoardDisconnected,
+        });
+        writer.commit();
+        let conn = schema::open_reader(&path).unwrap();
+        let request = crate::store::request::Request::parse([], T0, None).unwrap();
+        let fields = query::fields(&conn, &request).unwrap();
+        let answer =
+            query::answer(&conn, &fields, Buckets::covering(T0, T0 + 60_000, 60_000)).unwrap();
+        assert_eq!(answer.fields[0].0, "temp_C");
+        assert_eq!(answer.fields[0].1[0].unwrap().last, Number::Float(23.5));
+        assert_eq!(answer.fields[1].1[0].unwrap().max, Number::Int(512));
+        assert_eq!(
+            answer.marks,
+            vec![(T0 + 1, "board_disconnected".to_owned())]
+        );
+    }
+
+    #[test]
+    fn retention_trims_backdated_data_a_step_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let config = HistoryConfig {
+            raw_retention: std::time::Duration::from_secs(3_600),
+            rollup_retention: std::time::Duration::from_secs(2 * 3_600),
+            ..HistoryConfig::default()
+        };
+        let mut writer = writer(&path, &config);
+        // Three hours at one change a second, three fields.
+        for s in 0..3 * 3_600 {
+            writer.take(line(T0 + s * 1_000, &[("a", s), ("b", -s), ("c", s % 7)]));
+            if s % 600 == 0 {
+                writer.commit();
+            }
+        }
+        writer.close_blocks();
+        writer.commit();
+        let now = T0 + 3 * 3_600_000;
+        let count = |table: &str| -> i64 {
+            writer
+                .conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                    row.get(0)
+                })
+                .unwrap()
+        };
+        assert_eq!(count("rollup_second"), 3 * 3 * 3_600);
+        let mut steps = 0;
+        loop {
+            let before = count("rollup_second") + count("rollup_minute") + count("raw_block");
+            writer.retention.step(&writer.conn, now, &writer.metrics);
+            steps += 1;
+            if count("rollup_second") + count("rollup_minute") + count("raw_block") == before {
+                break;
+            }
+        }
+        assert!(
+            steps > 3,
+            "a backlog takes several small steps, took {steps}"
+        );
+        let oldest =
+            |sql: &str| -> i64 { writer.conn.query_row(sql, [], |row| row.get(0)).unwrap() };
+        assert!(oldest("SELECT min(t_last_ms) FROM raw_block") >= now - 3_600_000);
+        assert!(oldest("SELECT min(t_s) FROM rollup_second") * 1000 >= now - 3_600_000);
+        assert!(oldest("SELECT min(t_s) FROM rollup_minute") * 1000 >= now - 2 * 3_600_000);
+        assert_eq!(count("rollup_minute"), 3 * 120);
+    }
+
+    #[test]
+    fn max_bytes_trims_the_oldest_until_the_store_fits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let config = HistoryConfig {
+            max_bytes: 1 << 20,
+            ..HistoryConfig::default()
+        };
+        let mut writer = writer(&path, &config);
+        let mut noise = 1u64;
+        for i in 0..200_000 {
+            let mut pairs = Vec::new();
+            for name in ["a", "b", "c", "d", "e", "f"] {
+                noise = noise.wrapping_mul(6364136223846793005).wrapping_add(1);
+                pairs.push((name, (noise >> 40) as i64));
+            }
+            writer.take(line(T0 + i * 10, &pairs));
+            if i % 1_000 == 999 {
+                writer.commit();
+            }
+        }
+        writer.close_blocks();
+        writer.commit();
+        let now = T0 + 2_000_000;
+        assert!(retention::used_bytes(&writer.conn).unwrap() > 2 << 20);
+        for _ in 0..200 {
+            writer.retention.step(&writer.conn, now, &writer.metrics);
+        }
+
+        let used = retention::used_bytes(&writer.conn).unwrap();
+        assert!(used <= 1 << 20, "{used} bytes");
+        writer
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        let file = std::fs::metadata(&path).unwrap().len();
+
+        assert!(file <= 2 << 20, "the file shrank too: {file} bytes");
+        let newest: i64 = writer
+            .conn
+            .query_row("SELECT max(t_last_ms) FROM raw_block", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(newest, T0 + 199_999 * 10, "the newest data is kept");
+    }
+}
