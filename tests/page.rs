@@ -1172,12 +1172,13 @@ fn history_config(dir: &std::path::Path, more: &str) -> String {
 }
 
 /// Waits until the store holds `changes` changes of `field` in the last
-/// minute, as `/api/history` counts them.
+/// minute, as `/api/history` counts them (a field not yet stored is a 400).
 async fn wait_stored(daemon: &Daemon, field: &str, changes: u64) {
-    let path = format!("/api/history?fields={field}&from=-1m");
+    let url = daemon.url(&format!("/api/history?fields={field}&from=-1m"));
     daemon
         .wait_for(&format!("{changes} changes of {field} stored"), || async {
-            let answer = daemon.get_json(&path).await;
+            let response = daemon.http.get(&url).send().await.ok()?;
+            let answer: Value = response.error_for_status().ok()?.json().await.ok()?;
             let stored: u64 = answer["fields"][field]["count"]
                 .as_array()
                 .map(|counts| counts.iter().filter_map(Value::as_u64).sum())
@@ -1306,8 +1307,8 @@ async fn the_downloaded_csv_is_what_api_history_gives() {
     let dir = tempfile::tempdir().unwrap();
     let config = history_config(dir.path(), &format!("[http]\ntoken = \"{TOKEN}\"\n"));
     let daemon = Daemon::start_fed(&["--config", &config, "--max-rate-hz", "0"]).authorized(TOKEN);
-    daemon.feed("a:1,b:2.5,c:3\na:4,b:-1.25\n");
-    wait_stored(&daemon, "a", 2).await;
+    daemon.feed("volts:1,amps:2.5,watts:3\nvolts:4,amps:-1.25\n");
+    wait_stored(&daemon, "volts", 2).await;
 
     let driver = Chromedriver::start();
     let profile = tempfile::tempdir().unwrap();
@@ -1316,14 +1317,14 @@ async fn the_downloaded_csv_is_what_api_history_gives() {
         .goto(&format!("{}/?token={TOKEN}", daemon.base))
         .await
         .unwrap();
-    wait_page(&browser, "a at 4", |s| s["numbers"]["a"] == "4").await;
-    click(&browser, ".series-switch[data-series='c']").await;
+    wait_page(&browser, "volts at 4", |s| s["numbers"]["volts"] == "4").await;
+    click(&browser, ".series-switch[data-series='watts']").await;
     click(&browser, "#download").await;
 
     let query = wait_history_query(&browser, "the CSV", |q| q["format"] == "csv").await;
     assert_eq!(
         (&query["fields"], &query["step"]),
-        (&json!("a,b"), &json!("100")),
+        (&json!("volts,amps"), &json!("100")),
         "the series and the step on screen"
     );
     let number = |key: &str| query[key].as_str().unwrap().parse::<i64>().unwrap();
@@ -1361,7 +1362,7 @@ async fn the_downloaded_csv_is_what_api_history_gives() {
         .await;
     assert_eq!(saved, expected);
     assert!(
-        saved.starts_with("time,a.min,a.max,a.mean,a.last,a.count,b.min,"),
+        saved.starts_with("time,volts.min,volts.max,volts.mean,volts.last,volts.count,amps.min,"),
         "{saved}"
     );
     assert!(saved.contains(",-1.25,"), "the readings are in it: {saved}");

@@ -61,6 +61,10 @@ pub fn messy_final_state() -> Value {
 /// A running daemon; killed when dropped.
 pub struct Daemon {
     child: Child,
+    /// The daemon's own state directory, where its history store is unless
+    /// its config says otherwise: tests running at once never share one,
+    /// nor write to the user's.
+    _state: tempfile::TempDir,
     pub base: String,
     log: Arc<Mutex<Vec<String>>>,
     pub http: reqwest::Client,
@@ -70,7 +74,9 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts the daemon with `args` (plus `--listen 127.0.0.1:0` unless
-    /// they name an address) and waits until it says where it listens.
+    /// they name an address), in a state directory of its own (a store
+    /// kept across a restart is given by `[history] path`), and waits until
+    /// it says where it listens.
     pub fn start(args: &[&str]) -> Daemon {
         Self::start_with(args, |_| {}, None)
     }
@@ -87,9 +93,12 @@ impl Daemon {
         if !args.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
         }
+        let state = tempfile::tempdir().expect("a state directory");
         command
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .env("XDG_STATE_HOME", state.path())
+            .env_remove("STATE_DIRECTORY")
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -138,6 +147,7 @@ impl Daemon {
         };
         Daemon {
             child,
+            _state: state,
             base: format!("http://{addr}"),
             log,
             http: http_client(reqwest::header::HeaderMap::new()),
