@@ -1069,12 +1069,13 @@ async fn the_led_picker_and_the_tone_button_command_the_board() {
 
 /// Where history meets live events, run in the browser on a board of the
 /// page's own modules: a history answer fills the charts (the value from
-/// before the window, the buckets with changes, a break at the daemon's
-/// restart), and of the live events that came while it was awaited, one
-/// that history holds is not taken twice, and those it does not hold (one
-/// newer than its last change, one the store had not yet written) are
-/// taken, in the same buckets as history's; a snapshot adds no change,
-/// but resumes a line broken by the restart.
+/// before the window, the buckets with changes, a break from the daemon's
+/// stop, and its start before the changes of the bucket it falls in), and
+/// of the live events that came while it was awaited, one that history
+/// holds is not taken twice, and those it does not hold (one newer than its
+/// last change, one the store had not yet written) are taken, in the same
+/// buckets as history's; a snapshot adds no change, but resumes a line
+/// broken by the restart.
 #[tokio::test]
 async fn history_and_live_events_join_with_no_gap_and_no_duplicate() {
     let daemon = Daemon::start_fed(&[]);
@@ -1101,9 +1102,9 @@ async fn history_and_live_events_join_with_no_gap_and_no_duplicate() {
                 fields: {
                   held: { min: empty, max: empty, mean: empty, last: empty, count: counts({}) },
                   moved: {
-                    min: column([, 2, , , , , , 20]), max: column([, 2, , , , , , 30]),
-                    mean: column([, 2, , , , , , 25]), last: column([, 2, , , , , , 30]),
-                    count: counts({ 1: 1, 7: 2 }),
+                    min: column([, 2, , , , , 20]), max: column([, 2, , , , , 30]),
+                    mean: column([, 2, , , , , 25]), last: column([, 2, , , , , 30]),
+                    count: counts({ 1: 1, 6: 2 }),
                   },
                   lagged: {
                     min: column([, , 4]), max: column([, , 5]), mean: column([, , 4.5]),
@@ -1111,11 +1112,11 @@ async fn history_and_live_events_join_with_no_gap_and_no_duplicate() {
                   },
                 },
                 before: { held: 7, moved: 1, lagged: null },
-                marks: [{ t_ms: t0 + 150, kind: 'daemon_stop' }, { t_ms: t0 + 180, kind: 'daemon_start' }],
+                marks: [{ t_ms: t0 + 350, kind: 'daemon_stop' }, { t_ms: t0 + 630, kind: 'daemon_start' }],
               };
               const events = [
-                ['delta', { ts_ms: t0 + 450, values: { lagged: 6 } }],
-                ['delta', { ts_ms: t0 + 720, values: { moved: 25 } }],
+                ['delta', { ts_ms: t0 + 620, values: { moved: 25 } }],
+                ['delta', { ts_ms: t0 + 650, values: { lagged: 6 } }],
                 ['delta', { ts_ms: t0 + 810, values: { moved: 31 } }],
                 ['snapshot', { ts_ms: t0 + 820, values: { held: 7, moved: 31, lagged: 6 } }],
                 ['delta', { ts_ms: t0 + 850, values: { moved: 35 } }],
@@ -1139,16 +1140,16 @@ async fn history_and_live_events_join_with_no_gap_and_no_duplicate() {
         traces,
         json!({
             "held": {
-                "times": [0, 150, 800], "values": [7, null, 7],
+                "times": [0, 350, 800], "values": [7, null, 7],
                 "lows": [7, null, 7], "highs": [7, null, 7], "shown": 7,
             },
             "moved": {
-                "times": [0, 100, 150, 700, 800], "values": [1, 2, null, 30, 35],
+                "times": [0, 100, 350, 600, 800], "values": [1, 2, null, 30, 35],
                 "lows": [1, 2, null, 20, 31], "highs": [1, 2, null, 30, 35], "shown": 35,
             },
             "lagged": {
-                "times": [200, 400], "values": [5, 6],
-                "lows": [4, 6], "highs": [5, 6], "shown": 6,
+                "times": [200, 350, 600], "values": [5, null, 6],
+                "lows": [4, null, 6], "highs": [5, null, 6], "shown": 6,
             },
         })
     );
@@ -1366,5 +1367,60 @@ async fn the_downloaded_csv_is_what_api_history_gives() {
         "{saved}"
     );
     assert!(saved.contains(",-1.25,"), "the readings are in it: {saved}");
+    browser.close().await.unwrap();
+}
+
+/// Where history meets live events, against the real store: the chart
+/// holds the stored readings from before the page opened and the live ones
+/// after, in the very buckets `/api/history` gives for the same stretch
+/// (the same lowest, highest and last value), and no other point.
+#[tokio::test]
+async fn the_chart_holds_what_history_holds_across_the_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = history_config(dir.path(), "");
+    let daemon = Daemon::start_fed(&["--config", &config, "--max-rate-hz", "0"]);
+    daemon.feed("level:1\nlevel:5\nlevel:3\n");
+    wait_stored(&daemon, "level", 3).await;
+
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+    browser.goto(&daemon.base).await.unwrap();
+    wait_page(&browser, "level at 3", |s| s["numbers"]["level"] == "3").await;
+    wait_history_query(&browser, "the minute", |q| q["format"] == "json").await;
+    daemon.feed("level:4\nlevel:-2\n");
+    wait_page(&browser, "level at -2", |s| s["numbers"]["level"] == "−2").await;
+    daemon.feed("level:6\n");
+    wait_page(&browser, "level at 6", |s| s["numbers"]["level"] == "6").await;
+    wait_stored(&daemon, "level", 6).await;
+
+    let points = page_points(&browser, "level").await;
+    assert!(
+        points.iter().all(|point| !point[3].is_null()),
+        "no break: {points:?}"
+    );
+    let from = points[0][0].as_i64().expect("a point");
+    let answer = daemon
+        .get_json(&format!(
+            "/api/history?fields=level&from={from}&to=now&step=100"
+        ))
+        .await;
+    let level = &answer["fields"]["level"];
+    let stored: Vec<Value> = (0..level["count"].as_array().unwrap().len())
+        .filter(|&i| level["count"][i].as_u64() > Some(0))
+        .map(|i| {
+            json!([
+                answer["t"][i],
+                level["min"][i],
+                level["max"][i],
+                level["last"][i]
+            ])
+        })
+        .collect();
+    assert_eq!(points, stored);
+    assert!(
+        stored.len() >= 2,
+        "readings from history and from live: {stored:?}"
+    );
     browser.close().await.unwrap();
 }

@@ -13,7 +13,13 @@
 // A daemon with history off (or one without the route) answers 404: the
 // charts then show what arrives live, as before.
 
-const BREAKS = new Set(['daemon_stop', 'daemon_start', 'board_disconnected']);
+/**
+ * The marks that break the line: a stop or a disconnect from its time on,
+ * so after the changes of the bucket it falls in (they came before it); a
+ * start before the changes of its bucket (they came after it).
+ */
+const BREAKS_AFTER = new Set(['daemon_stop', 'board_disconnected']);
+const BREAKS_BEFORE = new Set(['daemon_start']);
 
 /** The query for `from` to `to` in the window's step, `fields` (all, if none), as `format`. */
 function query(view, from, to, fields, format) {
@@ -44,18 +50,25 @@ export function fill(trace, answer, name) {
   const { t } = answer;
   const { min, max, last, count } = answer.fields[name];
   const before = answer.before?.[name];
-  const breaks = (answer.marks ?? [])
-    .filter((mark) => BREAKS.has(mark.kind))
-    .map((mark) => mark.t_ms)
-    .sort((a, b) => a - b);
+  const times = (kinds) =>
+    (answer.marks ?? [])
+      .filter((mark) => kinds.has(mark.kind))
+      .map((mark) => mark.t_ms)
+      .sort((a, b) => a - b);
+  const stops = times(BREAKS_AFTER);
+  const starts = times(BREAKS_BEFORE);
   trace.clear();
   if (typeof before === 'number' && t.length && !count[0]) trace.bucket(t[0], before, before, before);
-  let b = 0;
+  let stop = 0;
+  let start = 0;
   for (let i = 0; i < t.length; i++) {
-    while (b < breaks.length && breaks[b] <= t[i]) trace.gap(breaks[b++]);
+    while (stop < stops.length && stops[stop] <= t[i]) trace.gap(stops[stop++]);
+    while (start < starts.length && starts[start] < t[i] + answer.step) {
+      trace.gap(Math.min(starts[start++], t[i]));
+    }
     if (count[i]) trace.bucket(t[i], min[i], max[i], last[i]);
   }
-  while (b < breaks.length) trace.gap(breaks[b++]);
+  for (const time of [...stops.slice(stop), ...starts.slice(start)]) trace.gap(time);
 }
 
 /**
