@@ -66,6 +66,9 @@ pub struct Daemon {
     pub http: reqwest::Client,
     /// The daemon's stdin, for a daemon started with [`Daemon::start_fed`].
     stdin: Arc<Mutex<Option<ChildStdin>>>,
+    /// Its `STATE_DIRECTORY`, where its history store is unless the test
+    /// says otherwise: each daemon has its own, removed with it.
+    state: tempfile::TempDir,
 }
 
 impl Daemon {
@@ -87,9 +90,11 @@ impl Daemon {
         if !args.contains(&"--listen") {
             command.args(["--listen", "127.0.0.1:0"]);
         }
+        let state = tempfile::tempdir().expect("a state directory");
         command
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .env("STATE_DIRECTORY", state.path())
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -142,7 +147,14 @@ impl Daemon {
             log,
             http: http_client(reqwest::header::HeaderMap::new()),
             stdin: Arc::new(Mutex::new(None)),
+            state,
         }
+    }
+
+    /// The history store the daemon writes, unless the test's config or
+    /// `setup` put it elsewhere.
+    pub fn store(&self) -> PathBuf {
+        self.state.path().join("history.sqlite")
     }
 
     /// As [`Daemon::start`], reading lines that the test sends with
