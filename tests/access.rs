@@ -58,6 +58,7 @@ async fn with_a_token_every_route_but_healthz_needs_it() {
         "/",
         "/app.js",
         "/api/latest",
+        "/api/history?from=-1m",
         "/api/poll?timeout=0",
         "/events",
         "/metrics",
@@ -92,7 +93,7 @@ async fn with_a_token_every_route_but_healthz_needs_it() {
         assert_eq!(response.status(), expected, "GET {path} with the token");
     }
     daemon
-        .wait_metric("esplora_http_refused_total{reason=\"unauthorized\"}", 28)
+        .wait_metric("esplora_http_refused_total{reason=\"unauthorized\"}", 32)
         .await;
 
     // EventSource cannot set headers: `?token=` does, and the answer sets

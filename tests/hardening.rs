@@ -65,6 +65,7 @@ async fn without_a_token_a_foreign_host_is_refused_on_every_route() {
         "GET / HTTP/1.1\r\n".to_owned(),
         "GET /app.js HTTP/1.1\r\n".to_owned(),
         "GET /api/latest HTTP/1.1\r\n".to_owned(),
+        "GET /api/history?from=-1m HTTP/1.1\r\n".to_owned(),
         "GET /api/poll?timeout=0 HTTP/1.1\r\n".to_owned(),
         "GET /events HTTP/1.1\r\n".to_owned(),
         "GET /metrics HTTP/1.1\r\n".to_owned(),

@@ -262,6 +262,7 @@ fn json_logs_are_one_object_a_line() {
     std::fs::write(&config, "[http]\nlisten = \"127.0.0.1:0\"\n").unwrap();
     let capture = crate::common::data("esplora-messy-sample.log");
     let output = Command::new(crate::common::binary())
+        .env("STATE_DIRECTORY", dir.path())
         .arg("--config")
         .arg(&config)
         .arg("--input")

@@ -11,6 +11,7 @@ mod commands;
 mod config;
 mod demo;
 mod hardening;
+mod history;
 mod hostile_board;
 mod limits;
 mod mqtt;

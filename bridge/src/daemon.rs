@@ -47,9 +47,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http.listen))?;
     let mut signals = Signals::new()?;
+    let _file_size_signal = catch_file_size_signal();
     let mut service = Service::from_env();
     let shutdown = Shutdown::new();
 
+    let token = match (&config.http.token, &config.http.token_file) {
+        (Some(token), _) => Some(SecretString::from(token.as_str())),
+        (None, Some(path)) => Some(read_token(path)?),
+        (None, None) => None,
+    };
     let (commands, inbox) = Commands::new(config.commands.enabled, source.is_serial());
     let mut metrics = Metrics::new();
     let sinks = Sinks::build(&config, &mut metrics, &commands)?;
@@ -66,11 +72,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(metrics);
     let hub = Arc::new(Hub::new(config.http.history, Arc::clone(&metrics)));
     info!(input = %config.input.spec, "listening on http://{}", listener.local_addr()?);
-    let token = match (&config.http.token, &config.http.token_file) {
-        (Some(token), _) => Some(SecretString::from(token.as_str())),
-        (None, Some(path)) => Some(read_token(path)?),
-        (None, None) => None,
-    };
     let access = Access::new(
         token.as_ref(),
         config.http.allowed_origins.clone(),
@@ -168,6 +169,18 @@ fn raise_file_limit() {
         Ok(_) => {}
         Err(error) => warn!("cannot read the open file limit: {error}"),
     }
+}
+
+/// A write past the file-size limit (`RLIMIT_FSIZE`, `LimitFSIZE=`) raises
+/// SIGXFSZ, whose default action ends the process. Caught (by a tokio
+/// listener that nobody reads, kept for the daemon's life), it is only a
+/// failed write (EFBIG): the history store counts it and live serving goes
+/// on, as it does on a full disk.
+fn catch_file_size_signal() -> Option<tokio::signal::unix::Signal> {
+    let kind = tokio::signal::unix::SignalKind::from_raw(nix::sys::signal::Signal::SIGXFSZ as i32);
+    tokio::signal::unix::signal(kind)
+        .inspect_err(|error| warn!("cannot catch SIGXFSZ: {error}"))
+        .ok()
 }
 
 /// The token in `[http] token_file`, held to the same rules as `token`.

@@ -61,22 +61,19 @@ pub fn messy_final_state() -> Value {
 /// A running daemon; killed when dropped.
 pub struct Daemon {
     child: Child,
-    /// The daemon's own state directory, where its history store is unless
-    /// its config says otherwise: tests running at once never share one,
-    /// nor write to the user's.
-    _state: tempfile::TempDir,
     pub base: String,
     log: Arc<Mutex<Vec<String>>>,
     pub http: reqwest::Client,
     /// The daemon's stdin, for a daemon started with [`Daemon::start_fed`].
     stdin: Arc<Mutex<Option<ChildStdin>>>,
+    /// Its `STATE_DIRECTORY`, where its history store is unless the test
+    /// says otherwise: each daemon has its own, removed with it.
+    state: tempfile::TempDir,
 }
 
 impl Daemon {
     /// Starts the daemon with `args` (plus `--listen 127.0.0.1:0` unless
-    /// they name an address), in a state directory of its own (a store
-    /// kept across a restart is given by `[history] path`), and waits until
-    /// it says where it listens.
+    /// they name an address) and waits until it says where it listens.
     pub fn start(args: &[&str]) -> Daemon {
         Self::start_with(args, |_| {}, None)
     }
@@ -97,8 +94,7 @@ impl Daemon {
         command
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
-            .env("XDG_STATE_HOME", state.path())
-            .env_remove("STATE_DIRECTORY")
+            .env("STATE_DIRECTORY", state.path())
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -147,12 +143,18 @@ impl Daemon {
         };
         Daemon {
             child,
-            _state: state,
             base: format!("http://{addr}"),
             log,
             http: http_client(reqwest::header::HeaderMap::new()),
             stdin: Arc::new(Mutex::new(None)),
+            state,
         }
+    }
+
+    /// The history store the daemon writes, unless the test's config or
+    /// `setup` put it elsewhere.
+    pub fn store(&self) -> PathBuf {
+        self.state.path().join("history.sqlite")
     }
 
     /// As [`Daemon::start`], reading lines that the test sends with

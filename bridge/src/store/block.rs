@@ -10,7 +10,9 @@
 //! The BLOB is a raw DEFLATE stream (RFC 1951, no zlib header) of:
 //!
 //! ```text
-//! kind     1 byte: 0 = every value an integer, 1 = every value a decimal
+//! kind     1 byte: 0 = integers, 1 = decimals as bits, 2 = decimals as
+//!          scaled integers
+//! scale    kind 2 only, 1 byte: d, 0 to 9
 //! count    varint
 //! times    count zigzag varints: the first time in ms since the epoch,
 //!          then each time minus the one before
@@ -18,7 +20,15 @@
 //!                  minus the one before (wrapping i64)
 //!          kind 1: count 8-byte little-endian words: the first value's
 //!                  IEEE 754 bits, then each value's bits XOR the one before
+//!          kind 2: as kind 0, of each value times 10^d; the value is that
+//!                  integer divided by 10^d (exactly the f64 the board's
+//!                  decimal text parsed to)
 //! ```
+//!
+//! A sketch prints decimals with a few digits (`23.50`), whose bits look
+//! random; kind 2 stores them as the small integers they are (2350), and is
+//! used whenever some d from 0 to 9 gives every value of the block back bit
+//! for bit.
 //!
 //! varint: LEB128 (7 bits a byte, low first, high bit set on all but the
 //! last); zigzag: `(n << 1) ^ (n >> 63)`. A field that switches between
@@ -83,16 +93,28 @@ impl Changes {
     /// The BLOB; `best` spends more time to make it smaller, for a block
     /// that is written for the last time.
     pub fn encode(&self, best: bool) -> Vec<u8> {
-        let mut plain = Vec::with_capacity(2 + self.len() * 3);
+        let mut plain = Vec::with_capacity(3 + self.len() * 3);
         let floats = matches!(self.values.first(), Some(Number::Float(_)));
-        plain.push(u8::from(floats));
+        let scale = if floats { self.decimal_scale() } else { None };
+        match scale {
+            Some(scale) => plain.extend_from_slice(&[2, scale]),
+            None => plain.push(u8::from(floats)),
+        }
         put_varint(&mut plain, self.len() as u64);
         let mut before = 0i64;
         for &t in &self.times {
             put_varint(&mut plain, zigzag(t.wrapping_sub(before)));
             before = t;
         }
-        if floats {
+        if let Some(scale) = scale {
+            let factor = 10f64.powi(i32::from(scale));
+            let mut before = 0i64;
+            for value in &self.values {
+                let value = (value.as_f64() * factor).round() as i64;
+                put_varint(&mut plain, zigzag(value.wrapping_sub(before)));
+                before = value;
+            }
+        } else if floats {
             let mut before = 0u64;
             for value in &self.values {
                 let bits = value.as_f64().to_bits();
@@ -122,6 +144,21 @@ impl Changes {
         encoder.finish().unwrap_or_default()
     }
 
+    /// The fewest decimal digits that give every value back exactly, as
+    /// `integer / 10^d`, if 9 or fewer do.
+    fn decimal_scale(&self) -> Option<u8> {
+        (0..=9u8).find(|&d| {
+            let factor = 10f64.powi(i32::from(d));
+            self.values.iter().all(|value| {
+                let value = value.as_f64();
+                let scaled = (value * factor).round();
+                // Through the integer, so that -0.0 (stored as 0) fails.
+                scaled.abs() < 9.0e15
+                    && ((scaled as i64) as f64 / factor).to_bits() == value.to_bits()
+            })
+        })
+    }
+
     /// Decodes a BLOB into `self` (cleared first).
     pub fn decode(&mut self, blob: &[u8]) -> Result<(), Corrupt> {
         self.clear();
@@ -132,6 +169,15 @@ impl Changes {
         let mut bytes = plain.as_slice();
         let (&kind, rest) = bytes.split_first().ok_or(Corrupt("empty"))?;
         bytes = rest;
+        let mut factor = 1.0;
+        if kind == 2 {
+            let (&scale, rest) = bytes.split_first().ok_or(Corrupt("truncated"))?;
+            if scale > 9 {
+                return Err(Corrupt("scale over 9"));
+            }
+            factor = 10f64.powi(i32::from(scale));
+            bytes = rest;
+        }
         let count = usize::try_from(take_varint(&mut bytes)?)
             .ok()
             .filter(|&count| count <= MAX_VALUES)
@@ -142,11 +188,14 @@ impl Changes {
             self.times.push(t);
         }
         match kind {
-            0 => {
+            0 | 2 => {
                 let mut value = 0i64;
                 for _ in 0..count {
                     value = value.wrapping_add(unzigzag(take_varint(&mut bytes)?));
-                    self.values.push(Number::Int(value));
+                    self.values.push(match kind {
+                        0 => Number::Int(value),
+                        _ => Number::Float(value as f64 / factor),
+                    });
                 }
             }
             1 => {
@@ -238,6 +287,36 @@ mod tests {
         let mut decoded = Changes::default();
         decoded.decode(&changes.encode(true)).unwrap();
         assert!(matches!(decoded.values[1], Number::Float(z) if z.is_sign_negative()));
+    }
+
+    #[test]
+    fn printed_decimals_are_stored_as_scaled_integers() {
+        let mut changes = Changes::default();
+        for i in 0..1000 {
+            let text = format!("{}.{:02}", 20 + i % 7, (i * 37) % 100);
+            changes.push(
+                1_764_000_000_000 + i * 10,
+                Number::Float(text.parse().unwrap()),
+            );
+        }
+        let blob = changes.encode(true);
+        assert!(blob.len() < 2_000, "{} bytes for 1000 decimals", blob.len());
+        round_trip(&changes);
+        let mut plain = Vec::new();
+        DeflateDecoder::new(&blob[..])
+            .read_to_end(&mut plain)
+            .unwrap();
+        assert_eq!(plain[..2], [2, 2], "kind 2, two digits");
+        // One value that no scale gives back keeps the block in bits;
+        // so does -0.0, which an integer cannot hold.
+        let mut zero = Changes::default();
+        zero.push(1, Number::Float(-0.0));
+        round_trip(&zero);
+        let mut decoded = Changes::default();
+        decoded.decode(&zero.encode(true)).unwrap();
+        assert!(matches!(decoded.values[0], Number::Float(z) if z.is_sign_negative()));
+        changes.push(1_764_000_010_000, Number::Float(std::f64::consts::PI));
+        round_trip(&changes);
     }
 
     #[test]
