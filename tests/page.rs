@@ -834,7 +834,8 @@ async fn pause_freezes_the_charts_while_the_data_moves_on() {
 
 /// A window from the selector rescales the charts (the same line spans a
 /// tenth of the width at 10 min that it spans at 1 min) and asks
-/// `/api/history` for that window, in that window's step.
+/// `/api/history` for that window, in that window's step; the browser
+/// keeps the choice for the next load.
 #[tokio::test]
 async fn switching_windows_rescales_the_charts() {
     let daemon = Daemon::start_fed(&["--max-rate-hz", "0"]);
@@ -890,6 +891,23 @@ async fn switching_windows_rescales_the_charts() {
         c["span"].as_f64() >= Some(minute)
     })
     .await;
+
+    // The browser keeps the window chosen: a reload opens on it.
+    click(&browser, "button[data-window='86400000']").await;
+    browser.refresh().await.unwrap();
+    wait_page(&browser, "the 24 h window after a reload", |s| {
+        s["span"] == "every chart shows the last 24 h"
+    })
+    .await;
+    wait_history_query(&browser, "24 h", |q| q["step"] == "120000").await;
+    let pressed = browser
+        .execute(
+            "return [...document.querySelectorAll('#windows [aria-pressed=true]')].map(b => b.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(pressed, json!(["24 h"]));
     browser.close().await.unwrap();
 }
 

@@ -23,7 +23,7 @@ export class Controls {
       button.setAttribute('aria-pressed', String(choice === view.window));
       button.addEventListener('click', () => {
         if (choice === view.window) return;
-        view.window = choice;
+        view.choose(choice);
         for (const other of windows.children) other.setAttribute('aria-pressed', String(other === button));
         this.showSpan();
         onWindow();

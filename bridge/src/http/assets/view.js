@@ -1,6 +1,7 @@
-// The view: the stretch of time every chart shows. It is one of WINDOWS,
-// ending now on the daemon's clock, or, when paused, at the moment of the
-// pause (live data keeps arriving meanwhile; resuming shows it).
+// The view: the stretch of time every chart shows. It is one of WINDOWS
+// (the one last chosen in this browser), ending now on the daemon's clock,
+// or, when paused, at the moment of the pause (live data keeps arriving
+// meanwhile; resuming shows it).
 //
 // Times are the daemon's clock, ms since the epoch, as events carry them
 // (`ts_ms`). The page's clock may differ from it (the daemon runs on
@@ -21,13 +22,23 @@ export const WINDOWS = [
   { label: '7 d', ms: 604800e3, step: 900e3, grid: 86400e3 },
 ];
 
+/** Where the browser keeps the window last chosen. */
+const KEPT = 'esplora-bridge.window';
+
 export class View {
   constructor() {
-    this.window = WINDOWS[0];
+    const kept = Number(localStorage.getItem(KEPT));
+    this.window = WINDOWS.find((choice) => choice.ms === kept) ?? WINDOWS[0];
     /** The end of a paused view; null while following now. */
     this.pausedAt = null;
     /** The daemon's clock minus the page's, or null before any event. */
     this.skew = null;
+  }
+
+  /** Shows `choice`, one of WINDOWS, from now on, here and after a reload. */
+  choose(choice) {
+    this.window = choice;
+    localStorage.setItem(KEPT, String(choice.ms));
   }
 
   /** An event stamped `ts` (the daemon's clock) has just arrived. */
