@@ -115,6 +115,16 @@ impl Drop for Chromedriver {
     }
 }
 
+/// A headless Chromium, on a profile of its own, at `url`: its driver and
+/// its profile (keep both while the browser is used), and the browser.
+async fn open_page(url: &str) -> (Chromedriver, tempfile::TempDir, Client) {
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.browser(profile.path()).await;
+    browser.goto(url).await.unwrap();
+    (driver, profile, browser)
+}
+
 /// What the page shows, read in one go: the numbers by field, the cards
 /// in order (field, label, unit, range, number), whether the Esplora's card is
 /// there, the lit buttons, the connection state and its text, the title
@@ -335,10 +345,7 @@ async fn the_page_follows_the_board_live() {
     daemon.feed("s:100,x:3,j:0,k:0,l:600,t:22,b:0\n");
     daemon.wait_slider(100).await;
 
-    let driver = Chromedriver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
-    browser.goto(&daemon.base).await.unwrap();
+    let (_driver, _profile, browser) = open_page(&daemon.base).await;
 
     let state = wait_page(&browser, "the current values", |s| {
         s["numbers"]["slider"] == "100"
@@ -433,10 +440,7 @@ async fn the_page_works_with_a_token() {
     daemon.feed("s:100,l:600\n");
     daemon.wait_slider(100).await;
 
-    let driver = Chromedriver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
-    browser.goto(&daemon.base).await.unwrap();
+    let (_driver, _profile, browser) = open_page(&daemon.base).await;
     let refused = browser.source().await.unwrap();
     assert!(refused.contains("a token is needed"), "{refused}");
 
@@ -538,10 +542,7 @@ async fn the_page_lays_itself_out_for_any_sketch() {
     let daemon = Daemon::start_fed(&["--config", config.to_str().unwrap(), "--max-rate-hz", "0"]);
     daemon.feed("temp:23,hum:41,lux:512\n");
 
-    let driver = Chromedriver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
-    browser.goto(&daemon.base).await.unwrap();
+    let (_driver, _profile, browser) = open_page(&daemon.base).await;
     let state = wait_page(&browser, "three cards and their values", |s| {
         s["cards"].as_array().is_some_and(|c| c.len() == 3) && s["numbers"]["lux"] == "512"
     })
@@ -631,10 +632,7 @@ async fn the_page_lays_itself_out_for_any_sketch() {
 #[tokio::test]
 async fn the_demo_board_gets_the_esplora_card() {
     let daemon = Daemon::start(&["--input", "demo"]);
-    let driver = Chromedriver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
-    browser.goto(&daemon.base).await.unwrap();
+    let (_driver, _profile, browser) = open_page(&daemon.base).await;
     let state = wait_page(&browser, "the demo's cards", |s| {
         s["cards"].as_array().is_some_and(|c| c.len() == 10) && s["esplora"] == true
     })
@@ -681,10 +679,7 @@ async fn the_demo_board_gets_the_esplora_card() {
 #[tokio::test]
 async fn the_page_writes_numbers_and_ranges_tidily() {
     let daemon = Daemon::start_fed(&[]);
-    let driver = Chromedriver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
-    browser.goto(&daemon.base).await.unwrap();
+    let (_driver, _profile, browser) = open_page(&daemon.base).await;
     let results = browser
         .execute_async(
             r#"
@@ -746,10 +741,7 @@ async fn described_fields_show_their_label_unit_range_and_decimals() {
     let daemon = Daemon::start_fed(&["--config", config.to_str().unwrap(), "--max-rate-hz", "0"]);
     daemon.feed("temp_C:23.47 hum_%:41.2 lux:512\n");
 
-    let driver = Chromedriver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
-    browser.goto(&daemon.base).await.unwrap();
+    let (_driver, _profile, browser) = open_page(&daemon.base).await;
     let state = wait_page(&browser, "three described cards", |s| {
         s["cards"].as_array().is_some_and(|c| c.len() == 3) && s["numbers"]["lux"] == "512"
     })
@@ -781,10 +773,7 @@ async fn described_fields_show_their_label_unit_range_and_decimals() {
 async fn pause_freezes_the_charts_while_the_data_moves_on() {
     let daemon = Daemon::start_fed(&["--max-rate-hz", "0"]);
     daemon.feed("level:10\n");
-    let driver = Chromedriver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
-    browser.goto(&daemon.base).await.unwrap();
+    let (_driver, _profile, browser) = open_page(&daemon.base).await;
     wait_page(&browser, "level at 10", |s| s["numbers"]["level"] == "10").await;
     daemon.feed("level:12\n");
     wait_page(&browser, "level at 12", |s| s["numbers"]["level"] == "12").await;
@@ -840,10 +829,7 @@ async fn pause_freezes_the_charts_while_the_data_moves_on() {
 async fn switching_windows_rescales_the_charts() {
     let daemon = Daemon::start_fed(&["--max-rate-hz", "0"]);
     daemon.feed("level:10\n");
-    let driver = Chromedriver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
-    browser.goto(&daemon.base).await.unwrap();
+    let (_driver, _profile, browser) = open_page(&daemon.base).await;
     wait_page(&browser, "level at 10", |s| s["numbers"]["level"] == "10").await;
     daemon.feed("level:12\n");
     // The line grows from the left as time passes: 6% of a minute is 3.6 s.
@@ -926,10 +912,7 @@ async fn the_chart_controls_work() {
     .unwrap();
     let daemon = Daemon::start_fed(&["--config", config.to_str().unwrap(), "--max-rate-hz", "0"]);
     daemon.feed("temp_C:23.47 lux:512\n");
-    let driver = Chromedriver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
-    browser.goto(&daemon.base).await.unwrap();
+    let (_driver, _profile, browser) = open_page(&daemon.base).await;
     wait_page(&browser, "two cards", |s| s["numbers"]["lux"] == "512").await;
 
     // The configured range is fixed; let go, it follows the values.
@@ -1037,10 +1020,7 @@ async fn the_led_picker_and_the_tone_button_command_the_board() {
     let input = port.input();
     let daemon = Daemon::start(&["--input", &input, "--max-rate-hz", "0", "--enable-commands"]);
     daemon.wait_board("connected").await;
-    let driver = Chromedriver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
-    browser.goto(&daemon.base).await.unwrap();
+    let (_driver, _profile, browser) = open_page(&daemon.base).await;
     wait_page(&browser, "the board's controls", |s| s["controls"] == true).await;
 
     // A colour input opens the system's picker, which WebDriver cannot
@@ -1097,10 +1077,7 @@ async fn the_led_picker_and_the_tone_button_command_the_board() {
 #[tokio::test]
 async fn history_and_live_events_join_with_no_gap_and_no_duplicate() {
     let daemon = Daemon::start_fed(&[]);
-    let driver = Chromedriver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
-    browser.goto(&daemon.base).await.unwrap();
+    let (_driver, _profile, browser) = open_page(&daemon.base).await;
     let traces = browser
         .execute_async(
             r#"
@@ -1329,13 +1306,7 @@ async fn the_downloaded_csv_is_what_api_history_gives() {
     daemon.feed("volts:1,amps:2.5,watts:3\nvolts:4,amps:-1.25\n");
     wait_stored(&daemon, "volts", 2).await;
 
-    let driver = Chromedriver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
-    browser
-        .goto(&format!("{}/?token={TOKEN}", daemon.base))
-        .await
-        .unwrap();
+    let (_driver, profile, browser) = open_page(&format!("{}/?token={TOKEN}", daemon.base)).await;
     wait_page(&browser, "volts at 4", |s| s["numbers"]["volts"] == "4").await;
     click(&browser, ".series-switch[data-series='watts']").await;
     click(&browser, "#download").await;
@@ -1400,10 +1371,7 @@ async fn the_chart_holds_what_history_holds_across_the_join() {
     daemon.feed("level:1\nlevel:5\nlevel:3\n");
     wait_stored(&daemon, "level", 3).await;
 
-    let driver = Chromedriver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.browser(profile.path()).await;
-    browser.goto(&daemon.base).await.unwrap();
+    let (_driver, _profile, browser) = open_page(&daemon.base).await;
     wait_page(&browser, "level at 3", |s| s["numbers"]["level"] == "3").await;
     wait_history_query(&browser, "the minute", |q| q["format"] == "json").await;
     daemon.feed("level:4\nlevel:-2\n");
