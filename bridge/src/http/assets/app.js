@@ -20,11 +20,13 @@
 // the cards are drawn on animation frames.
 //
 // Where history meets the live events: events are taken as they come, and
-// also kept from the moment the history is asked for until it answers; the
-// answer then replaces the charts, and the kept events it does not hold
-// are taken again (see Board.history). History is asked for once the new
-// stream's first event is in (so that the cards keep the board's order),
-// or after FIRST_EVENT_MS if none comes.
+// the stream's recent ones are kept (those of the last RECENT_MS, and all
+// since history was asked for, until it answers); the answer replaces the
+// charts, and the kept events it does not hold are taken again (see
+// Board.history), so that changes the store has not written yet are not
+// lost. History is asked for once a new stream's first event is in (so
+// that the cards keep the board's order), or after FIRST_EVENT_MS if none
+// comes.
 
 import { Board } from './board.js';
 import { BoardControls } from './commands.js';
@@ -46,6 +48,8 @@ const NUMBERS_MS = 100;
 const TICK_MS = 250;
 /** How long a new stream's first event is waited for before history is asked for. */
 const FIRST_EVENT_MS = 1000;
+/** Live events kept to be taken again over history: the store writes every second. */
+const RECENT_MS = 5000;
 
 const view = new View();
 const status = new Status();
@@ -57,11 +61,13 @@ const controls = new Controls(view, board, {
 });
 const boardControls = new BoardControls();
 
-/** While history is awaited: the live events since it was asked for. */
+/** While history is awaited: `{ asked }`, whether it was asked for. */
 let join = null;
+/** The stream's recent live events, `[type, event, arrival]` (see above). */
+const recent = [];
 
 function startJoin() {
-  join = { events: [], asked: false };
+  join = { asked: false };
   return join;
 }
 
@@ -72,13 +78,13 @@ async function backfill(current) {
   const answer = await loadHistory(view);
   if (current !== join) return;
   join = null;
-  if (answer) board.history(answer, current.events, view.window.step);
+  if (answer) board.history(answer, recent, view.window.step);
 }
 
 /** A live event (or a gap the page noted) into the charts. */
 function take(type, event) {
   board.take(type, event, view.window.step);
-  join?.events.push([type, event]);
+  recent.push([type, event, performance.now()]);
 }
 
 /** The header names the board: an Esplora, or any sketch. */
@@ -151,8 +157,10 @@ async function start() {
   follow({
     onOpen() {
       if (opens++) describe();
-      // A new daemon may run on another clock, and has its own history.
+      // A new daemon may run on another clock, and has its own history,
+      // which the old stream's events must not be taken over.
       view.forgetClock();
+      recent.length = 0;
       const current = startJoin();
       setTimeout(() => backfill(current), FIRST_EVENT_MS);
       showStatus(() => status.opened(), view.now());
@@ -165,8 +173,14 @@ async function start() {
   requestAnimationFrame(frame);
   // Runs in a hidden tab too (where frames do not), so that traces stay short.
   setInterval(() => {
-    status.tick(performance.now());
+    const now = performance.now();
+    status.tick(now);
     board.prune(view.start);
+    if (!join) {
+      let old = 0;
+      while (old < recent.length && recent[old][2] < now - RECENT_MS) old++;
+      recent.splice(0, old);
+    }
   }, TICK_MS);
 }
 

@@ -95,20 +95,21 @@ export class Board {
 
   /**
    * The window's history: each field's chart is filled from `answer`, then
-   * the live `events` (`[type, event]`) that came meanwhile and that it does
-   * not hold are taken again: no gap and no duplicate where they meet.
+   * the recent live `events` (`[type, event]`) that it does not hold are
+   * taken again: no gap and no duplicate where they meet. A field the
+   * store does not have yet keeps its chart as it is.
    */
   history(answer, events, step) {
     for (const name of Object.keys(answer.fields)) {
       if (name !== 'buttons') this.card(name);
     }
+    const until = covered(answer);
     for (const card of this.cards.values()) {
       if (Object.hasOwn(answer.fields, card.name)) {
         fill(card.trace, answer, card.name);
         card.filled();
-      } else card.trace.clear();
+      } else until.set(card.name, Infinity);
     }
-    const until = covered(answer);
     for (const [type, event] of events) this.take(type, event, step, until);
     this.laidOut();
   }

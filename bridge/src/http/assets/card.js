@@ -124,16 +124,23 @@ export class FieldCard {
     if (value > this.seenMax) this.seenMax = value;
   }
 
-  /** The trace was filled from history: its values count as seen, the last is shown. */
+  /**
+   * The trace was filled from history: its values count as seen, and the
+   * last is shown if no live value has been.
+   */
   filled() {
     const { lows, highs, values } = this.trace;
+    let last = null;
     for (let i = 0; i < values.length; i++) {
       if (values[i] === null) continue;
       this.see(lows[i]);
       this.see(highs[i]);
-      this.value = values[i];
-      this.changed = true;
+      last = values[i];
       this.gone = false;
+    }
+    if (this.value === null && last !== null) {
+      this.value = last;
+      this.changed = true;
     }
   }
 
