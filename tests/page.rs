@@ -1012,7 +1012,7 @@ async fn the_chart_controls_work() {
 
 /// With commands enabled, the page shows the board's controls: a colour
 /// picked on the LED picker and the tone button reach a pty board as
-/// command lines, and the page says they were sent.
+/// command lines, and the page says they were sent; they fit a phone.
 #[tokio::test]
 async fn the_led_picker_and_the_tone_button_command_the_board() {
     let port = Port::new();
@@ -1062,6 +1062,13 @@ async fn the_led_picker_and_the_tone_button_command_the_board() {
             (said().await == "sent tone:880,200").then_some(())
         })
         .await;
+
+    // The toolbar with the board's controls fits a phone.
+    browser.set_window_size(390, 844).await.unwrap();
+    wait_page(&browser, "the page fitting 390 wide", |s| {
+        s["overflows"] == false && s["controls"] == true
+    })
+    .await;
     browser.close().await.unwrap();
 }
 
