@@ -24,7 +24,7 @@ const FEW = 4;
 export class Board {
   /**
    * Lays the cards out in `grid`; calls `onLayout()` after an event that
-   * brought or took a card.
+   * brought or took a card, and after new descriptions.
    */
   constructor(grid, onLayout) {
     this.grid = grid;
@@ -141,6 +141,9 @@ export class Board {
   describe(descriptions) {
     this.descriptions = descriptions;
     for (const [name, card] of this.cards) card.describe(descriptions.get(name) ?? {});
+    // The labels may have changed.
+    this.showOverlay();
+    this.onLayout();
   }
 
   /** Shows or hides the series of field `name`. */
