@@ -95,6 +95,58 @@ impl Lines {
     }
 }
 
+/// Histograms of each field's value and time deltas, for their entropy:
+/// the fewest bits a lossless store of the deltas needs, field by field.
+#[derive(Default)]
+struct Entropy {
+    last: BTreeMap<String, (i64, i64)>,
+    values: Histograms,
+    times: Histograms,
+}
+
+#[derive(Default)]
+struct Histograms(BTreeMap<String, std::collections::HashMap<i64, u64>>);
+
+impl Histograms {
+    fn add(&mut self, field: &str, delta: i64) {
+        if !self.0.contains_key(field) {
+            self.0.insert(field.to_owned(), Default::default());
+        }
+        if let Some(histogram) = self.0.get_mut(field) {
+            *histogram.entry(delta).or_default() += 1;
+        }
+    }
+
+    /// Shannon entropy of every histogram, summed, in bytes.
+    fn bytes(&self) -> f64 {
+        let mut bits = 0.0;
+        for histogram in self.0.values() {
+            let total: u64 = histogram.values().sum();
+            for &n in histogram.values() {
+                let p = n as f64 / total as f64;
+                bits -= n as f64 * p.log2();
+            }
+        }
+        bits / 8.0
+    }
+}
+
+impl Entropy {
+    fn add(&mut self, t_ms: i64, values: &Values) {
+        for (name, value) in values.iter() {
+            let scaled = match value {
+                Number::Int(v) => v,
+                Number::Float(v) => (v * 100.0).round() as i64,
+            };
+            if let Some(&(t, v)) = self.last.get(name) {
+                self.values.add(name, scaled - v);
+                self.times.add(name, t_ms - t);
+            }
+            self.last.insert(name.to_owned(), (t_ms, scaled));
+        }
+    }
+}
+
 fn writer(path: &Path) -> Writer {
     let conn = schema::open_writer(path).expect("the bench store opens");
     let metrics = Metrics::register(&mut Registry::default());
@@ -120,9 +172,11 @@ fn filled_store(lines: i64) -> PathBuf {
     let mut lines_of = Lines::new(1);
     let start = END - lines * 10;
     let mut changes = 0u64;
+    let mut entropy = Entropy::default();
     for i in 0..lines {
         let (at, values) = lines_of.next(10);
         changes += values.len() as u64;
+        entropy.add(start + at, values);
         writer.take(Record::Changes {
             t_ms: start + at,
             values: values.clone(),
@@ -150,6 +204,12 @@ fn filled_store(lines: i64) -> PathBuf {
         used_bytes(&conn).unwrap_or(0),
     );
     print_tables(&conn, changes);
+    println!(
+        "  entropy of the changes' deltas (a bound for any store of deltas): values {:.3}, \
+         times {:.3} bytes a change",
+        entropy.values.bytes() / changes as f64,
+        entropy.times.bytes() / changes as f64,
+    );
     std::fs::write(&done, "").expect("the marker is written");
     path
 }
