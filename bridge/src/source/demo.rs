@@ -52,8 +52,9 @@ pub async fn run(tx: &mpsc::Sender<SourceEvent>, rate: Option<ReplayRate>) -> an
     }
 }
 
-/// The simulated board's state, advanced one tick (10 ms) per line.
-struct Board {
+/// The simulated board's state, advanced one tick (10 ms) per line. Public
+/// for the history benchmark, which fills a store with a week of it.
+pub struct Board {
     rng: SmallRng,
     tick: u64,
     seq: u16,
@@ -64,6 +65,11 @@ struct Board {
 }
 
 impl Board {
+    /// A board whose noise is the same on every run with the same seed.
+    pub fn seeded(seed: u64) -> Self {
+        Board::new(SmallRng::seed_from_u64(seed))
+    }
+
     fn new(rng: SmallRng) -> Self {
         Board {
             rng,
@@ -75,7 +81,8 @@ impl Board {
         }
     }
 
-    fn next_line(&mut self) -> String {
+    /// The board's next line, 10 ms after the last.
+    pub fn next_line(&mut self) -> String {
         let t = self.tick as f64 / RATE_HZ as f64;
         self.tick += 1;
         let rng = &mut self.rng;

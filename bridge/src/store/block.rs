@@ -106,6 +106,7 @@ impl Changes {
             put_varint(&mut plain, zigzag(t.wrapping_sub(before)));
             before = t;
         }
+        let values_at = plain.len();
         if let Some(scale) = scale {
             let factor = 10f64.powi(i32::from(scale));
             let mut before = 0i64;
@@ -139,8 +140,12 @@ impl Changes {
             Compression::fast()
         };
         let mut encoder = DeflateEncoder::new(Vec::with_capacity(plain.len() / 2), level);
+        // Times and values each get a DEFLATE block, so each gets a Huffman
+        // code fitted to it: the flush between them ends the first block.
         // Writing into a Vec cannot fail.
-        let _ = encoder.write_all(&plain);
+        let _ = encoder.write_all(&plain[..values_at]);
+        let _ = encoder.flush();
+        let _ = encoder.write_all(&plain[values_at..]);
         encoder.finish().unwrap_or_default()
     }
 
