@@ -1268,6 +1268,18 @@ async fn charts_are_backfilled_after_a_daemon_restart() {
     drop(daemon);
     wait_page(&open, "reconnecting", |s| s["connection"] == "reconnecting").await;
     let daemon = Daemon::start_fed(&args);
+    // A page opened now finds the restart in the store.
+    daemon
+        .wait_for("the restart stored", || async {
+            let marks = daemon.get_json("/api/history?from=-1m").await["marks"].clone();
+            let starts = marks
+                .as_array()?
+                .iter()
+                .filter(|mark| mark["kind"] == "daemon_start")
+                .count();
+            (starts == 2).then_some(())
+        })
+        .await;
     let other = tempfile::tempdir().unwrap();
     let fresh = driver.browser(other.path()).await;
     fresh.goto(&daemon.base).await.unwrap();

@@ -65,6 +65,12 @@ const boardControls = new BoardControls();
 let join = null;
 /** The stream's recent live events, `[type, event, arrival]` (see above). */
 const recent = [];
+/**
+ * When the stream was lost (the daemon's clock), until history has filled
+ * the charts since: they break there unless history goes on past it (the
+ * daemon may have restarted, and not yet have written its start).
+ */
+let lostAt = null;
 
 function startJoin() {
   join = { asked: false };
@@ -78,7 +84,10 @@ async function backfill(current) {
   const answer = await loadHistory(view);
   if (current !== join) return;
   join = null;
-  if (answer) board.history(answer, recent, view.window.step);
+  if (!answer) return;
+  const events = lostAt === null ? recent : [['gap', { ts_ms: lostAt }], ...recent];
+  board.history(answer, events, view.window.step);
+  lostAt = null;
 }
 
 /** A live event (or a gap the page noted) into the charts. */
@@ -166,7 +175,8 @@ async function start() {
       showStatus(() => status.opened(), view.now());
     },
     onLost() {
-      showStatus(() => status.lost(), view.now());
+      lostAt ??= view.now();
+      showStatus(() => status.lost(), lostAt);
     },
     onEvent,
   });
