@@ -89,6 +89,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             },
         );
     }
+    let reaches_board = matches!(commands, Commands::Board(_));
     let state = Arc::new(AppState {
         hub: Arc::clone(&hub),
         metrics: Arc::clone(&metrics),
@@ -98,7 +99,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         routes: sinks.routes(),
         limits: Limits::new(&config.http),
         access,
-        fields: http::fields_body(&config),
+        fields: http::fields_body(&config, reaches_board),
         history: history.as_ref().map(|history| history.path().to_owned()),
     });
     shutdown.spawn(http::serve(listener, state, config.http.max_connections));

@@ -1,13 +1,18 @@
 //! `GET /api/fields`: how each field is described, for the page to lay
-//! itself out.
+//! itself out, and whether the page may offer the board's controls.
 //!
 //! The answer is built once at start from the config (the Esplora's
-//! built-in descriptions with `[fields."NAME"]` over them), since neither
-//! changes while the daemon runs:
+//! built-in descriptions with `[fields."NAME"]` over them) and the input,
+//! since none of them changes while the daemon runs:
 //!
 //! ```json
-//! {"fields":{"temp_C":{"label":"Temperature","unit":"°C","min":-10,"max":50,"decimals":1}}}
+//! {"fields":{"temp_C":{"label":"Temperature","unit":"°C","min":-10,"max":50,"decimals":1}},"commands":false}
 //! ```
+//!
+//! `commands` is true when a command can reach a board: commands are
+//! enabled and the input is a serial board (see [`Commands`]).
+//!
+//! [`Commands`]: crate::command::Commands
 //!
 //! A key that is not set is left out. Bounds keep the config's kind: an
 //! integer stays a JSON integer. Deadbands are the daemon's business and
@@ -18,8 +23,9 @@ use esplora_config::{Config, FieldConfig};
 use esplora_parser::Number;
 use serde_json::{Map, Value};
 
-/// The body of `/api/fields` for `config`.
-pub fn body(config: &Config) -> Bytes {
+/// The body of `/api/fields` for `config`, with commands reaching a board
+/// or not.
+pub fn body(config: &Config, commands: bool) -> Bytes {
     let fields: Map<String, Value> = config
         .field_descriptions()
         .into_iter()
@@ -27,6 +33,7 @@ pub fn body(config: &Config) -> Bytes {
         .collect();
     let mut root = Map::new();
     root.insert("fields".to_owned(), Value::Object(fields));
+    root.insert("commands".to_owned(), Value::Bool(commands));
     Bytes::from(Value::Object(root).to_string())
 }
 
@@ -71,7 +78,8 @@ mod tests {
     fn built_in_and_configured_fields_with_unset_keys_left_out() {
         let text = "[fields.\"temp_C\"]\nlabel = \"Temperature\"\nunit = \"°C\"\nmin = -10\nmax = 50\ndecimals = 1\ndeadband = 0.1\n[fields.light]\nmax = 100.5\n[fields.\"hum_%\"]\n";
         let config = Config::from_toml(text, Path::new("t.toml")).unwrap();
-        let json: Value = serde_json::from_slice(&body(&config)).unwrap();
+        let json: Value = serde_json::from_slice(&body(&config, true)).unwrap();
+        assert_eq!(json["commands"], true);
         let fields = &json["fields"];
         assert_eq!(
             fields["temp_C"],

@@ -6,14 +6,15 @@
 //! per field, described by `/api/fields` where the daemon has that route.
 //! Its charts are drawn on canvas by its own scripts, a few small ES modules
 //! with no build step; it follows `/events` with `EventSource`, which
-//! reconnects by itself and resumes with `Last-Event-ID`.
+//! reconnects by itself and resumes with `Last-Event-ID`, fills its charts
+//! from `/api/history`, and sends the board's commands over `/ws`.
 
 /// The content type of the page's scripts (ES modules).
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
 /// The page's files: path, body, content type. `app.js` is the entry point
 /// and names what each module does.
-const ASSETS: [(&str, &[u8], &str); 12] = [
+const ASSETS: [(&str, &[u8], &str); 17] = [
     (
         "/",
         include_bytes!("assets/index.html"),
@@ -42,6 +43,27 @@ const ASSETS: [(&str, &[u8], &str); 12] = [
         JAVASCRIPT,
     ),
     ("/status.js", include_bytes!("assets/status.js"), JAVASCRIPT),
+    ("/view.js", include_bytes!("assets/view.js"), JAVASCRIPT),
+    (
+        "/history.js",
+        include_bytes!("assets/history.js"),
+        JAVASCRIPT,
+    ),
+    (
+        "/overlay.js",
+        include_bytes!("assets/overlay.js"),
+        JAVASCRIPT,
+    ),
+    (
+        "/controls.js",
+        include_bytes!("assets/controls.js"),
+        JAVASCRIPT,
+    ),
+    (
+        "/commands.js",
+        include_bytes!("assets/commands.js"),
+        JAVASCRIPT,
+    ),
 ];
 
 /// The asset at `path`, if there is one: its body and content type.

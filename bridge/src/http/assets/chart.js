@@ -1,18 +1,21 @@
-// A chart: one trace drawn on a canvas, as a line that holds each value
-// until the next, over a fading fill, with a light grid.
+// A chart: one or more traces drawn on a canvas, each as a line that holds
+// each value until the next, with a band from the lowest to the highest
+// value wherever values moved within a pixel column (in long windows, the
+// min/max of the buckets), over a fading fill when the trace is alone, with
+// a light grid; and, under the pointer, a crosshair that reads the time and
+// the values there.
 //
-// The vertical range is the field's configured min and max when it has
-// them (widened if a value falls outside), otherwise the values in view,
-// rounded out to a whole step. A range is never narrower than `minSpan`, so
-// that a sensor's own noise is drawn as the wobble it is rather than blown
-// up to the full height. However many points arrive, at most one vertical
-// stroke is drawn per pixel column, so drawing costs the chart's width,
-// not the rate of the data.
+// The vertical range is fixed when the card says so, otherwise the values
+// in view, rounded out to a whole step. An automatic range is never
+// narrower than `minSpan`, so that a sensor's own noise is drawn as the
+// wobble it is rather than blown up to the full height. However many
+// points arrive, each trace is drawn as at most one column per pixel, so
+// drawing costs the chart's width, not the rate of the data.
 
 import { decimalsOf, formatNumber } from './fields.js';
 
 const GRID = 'rgba(255,255,255,0.06)';
-const TIME_GRID_MS = 15000;
+const CROSSHAIR = 'rgba(255,255,255,0.45)';
 
 /** The tidy step nearest above `raw`: 1, 2 or 5 times a power of ten. */
 function niceStep(raw) {
@@ -80,30 +83,28 @@ const resizes = new ResizeObserver((entries) => {
     const ratio = window.devicePixelRatio || 1;
     canvas.width = box ? box.inlineSize : Math.round(entry.contentRect.width * ratio);
     canvas.height = box ? box.blockSize : Math.round(entry.contentRect.height * ratio);
-    charts.get(canvas).gradient = null;
+    charts.get(canvas).gradients.clear();
   }
 });
 
 export class Chart {
   /**
-   * `canvas` to draw on, `color` of the line, and `labels.top` and
-   * `labels.bottom`: elements that show the range's ends.
+   * `canvas` to draw on, and `labels`: elements that show the range's ends
+   * (`top`, `bottom`) and the crosshair's reading (`readout`).
    */
-  constructor(canvas, color, labels) {
+  constructor(canvas, labels) {
     this.canvas = canvas;
     this.context = canvas.getContext('2d');
-    this.color = color;
     this.labels = labels;
-    this.shownRange = '';
-    this.gradient = null;
-    // Columns gathered from the trace, reused from frame to frame: per
-    // column, x, the lowest and highest value drawn there, and the value
-    // it leaves with; `starts` are the columns that begin a segment.
-    this.xs = [];
-    this.lows = [];
-    this.highs = [];
-    this.exits = [];
-    this.starts = [];
+    this.shown = { range: '', readout: '' };
+    /** Fill gradients by colour, made again when the size changes. */
+    this.gradients = new Map();
+    /** Per trace, the columns gathered from it, reused from frame to frame. */
+    this.columns = [];
+    /** The pointer's distance from the canvas's left edge, in CSS pixels; null when away. */
+    this.pointer = null;
+    canvas.addEventListener('pointermove', (event) => (this.pointer = event.offsetX));
+    canvas.addEventListener('pointerleave', () => (this.pointer = null));
     charts.set(canvas, this);
     // Not drawn until its size is known.
     canvas.width = 0;
@@ -117,78 +118,50 @@ export class Chart {
   }
 
   /**
-   * Draws `trace` from `start` to `end` (page clock, ms). `scale` holds the
-   * field's configured `min` and `max` (either may be undefined) and its
-   * `minSpan`. Returns whether anything was drawn.
+   * Draws `series` (each `{ trace, color, write }`, `write` giving a value
+   * as text) over the view's window. `scale` is `{ fixed, minSpan }`:
+   * `fixed`, if not null, is the `{ low, high }` to show. Returns the range
+   * drawn, or null if there was nothing to draw.
    */
-  draw(trace, start, end, scale) {
+  draw(series, view, scale) {
     const { canvas, context } = this;
     const { width, height } = canvas;
-    if (!width || !height) return false;
+    if (!width || !height) return null;
     context.clearRect(0, 0, width, height);
-    const extent = this.gather(trace, start, width / (end - start));
-    if (!extent) return false;
+    const { start, end } = view;
+    const pixelsPerMs = width / (end - start);
+    let min = Infinity;
+    let max = -Infinity;
+    series.forEach(({ trace }, i) => {
+      this.columns[i] ??= { xs: [], lows: [], highs: [], exits: [], starts: [], open: false };
+      const extent = gather(trace, start, end, pixelsPerMs, this.columns[i]);
+      min = Math.min(min, extent.min);
+      max = Math.max(max, extent.max);
+    });
+    if (min === Infinity) {
+      this.showReadout('');
+      return null;
+    }
 
-    const range = axisRange(extent.min, extent.max, scale);
+    const { fixed } = scale;
+    const range = fixed
+      ? axisRange(fixed.low, fixed.high, { min: fixed.low, max: fixed.high, minSpan: 0 })
+      : axisRange(min, max, { minSpan: scale.minSpan });
     const ratio = window.devicePixelRatio || 1;
     const pad = 4 * ratio;
     const y = (v) => pad + (1 - (v - range.low) / (range.high - range.low)) * (height - 2 * pad);
-    this.drawGrid(range, y, start, end);
-    this.drawLine(y, width, height, ratio, extent.open);
+    this.drawGrid(range, y, start, pixelsPerMs, view.window.grid);
+    const stepPixels = Math.max(1, view.window.step * pixelsPerMs);
+    series.forEach(({ color }, i) => {
+      this.drawTrace(this.columns[i], color, y, ratio, stepPixels, series.length === 1);
+    });
     this.showRange(range);
-    return true;
+    this.drawCrosshair(series, view, pixelsPerMs, ratio);
+    return range;
   }
 
-  /**
-   * One pass over the trace's points in view: fills the columns, and
-   * returns the extent of the values, and whether the last segment is still
-   * open (the trace is not in a gap); null if there is nothing to draw.
-   */
-  gather(trace, start, pixelsPerMs) {
-    const { xs, lows, highs, exits, starts } = this;
-    xs.length = lows.length = highs.length = exits.length = starts.length = 0;
-    const { times, values } = trace;
-    let min = Infinity;
-    let max = -Infinity;
-    let open = false;
-    let last = 0;
-    for (let i = trace.head; i < times.length; i++) {
-      const v = values[i];
-      const x = Math.max(0, Math.floor((times[i] - start) * pixelsPerMs));
-      if (v === null) {
-        // The segment runs on at its last value up to the gap.
-        if (open) this.column(x, last, last, last);
-        open = false;
-        continue;
-      }
-      if (v < min) min = v;
-      if (v > max) max = v;
-      const n = xs.length - 1;
-      if (open && xs[n] === x) {
-        if (v < lows[n]) lows[n] = v;
-        if (v > highs[n]) highs[n] = v;
-        exits[n] = v;
-      } else if (open) {
-        this.column(x, Math.min(last, v), Math.max(last, v), v);
-      } else {
-        starts.push(xs.length);
-        this.column(x, v, v, v);
-        open = true;
-      }
-      last = v;
-    }
-    return min === Infinity ? null : { min, max, open };
-  }
-
-  column(x, low, high, exit) {
-    this.xs.push(x);
-    this.lows.push(low);
-    this.highs.push(high);
-    this.exits.push(exit);
-  }
-
-  /** Lines at every step of the range, and every 15 s, moving with time. */
-  drawGrid(range, y, start, end) {
+  /** Lines at every step of the range, and every `gridMs` of time, moving with it. */
+  drawGrid(range, y, start, pixelsPerMs, gridMs) {
     const { context } = this;
     const { width, height } = this.canvas;
     context.strokeStyle = GRID;
@@ -201,55 +174,66 @@ export class Chart {
       context.moveTo(0, gy);
       context.lineTo(width, gy);
     }
-    const epoch = performance.timeOrigin;
-    const msPerPixel = (end - start) / width;
-    for (let t = Math.ceil((epoch + start) / TIME_GRID_MS) * TIME_GRID_MS - epoch; t < end; t += TIME_GRID_MS) {
-      const gx = Math.round((t - start) / msPerPixel) + 0.5;
+    for (let t = Math.ceil(start / gridMs) * gridMs; (t - start) * pixelsPerMs < width; t += gridMs) {
+      const gx = Math.round((t - start) * pixelsPerMs) + 0.5;
       context.moveTo(gx, 0);
       context.lineTo(gx, height);
     }
     context.stroke();
   }
 
-  /** The line, a glow under it, the fill under both, and a dot at now. */
-  drawLine(y, width, height, ratio, open) {
-    const { context, xs, lows, highs, exits, starts, color } = this;
+  /**
+   * One trace's columns: the band where values moved, the held line, a
+   * glow under it, the fill under both when `alone`, and a dot at the end
+   * when the trace runs on to it.
+   */
+  drawTrace(columns, color, y, ratio, stepPixels, alone) {
+    const { context } = this;
+    const { width, height } = this.canvas;
+    const { xs, lows, highs, exits, starts, open } = columns;
     const line = new Path2D();
     const fill = new Path2D();
+    const band = new Path2D();
     for (let s = 0; s < starts.length; s++) {
       const from = starts[s];
       const to = s + 1 < starts.length ? starts[s + 1] : xs.length;
-      line.moveTo(xs[from], y(lows[from]));
+      const runsOn = open && s === starts.length - 1;
+      line.moveTo(xs[from], y(exits[from]));
       fill.moveTo(xs[from], height);
+      fill.lineTo(xs[from], y(exits[from]));
       for (let c = from; c < to; c++) {
         const x = xs[c];
         if (c > from) {
-          const held = y(exits[c - 1]);
-          line.lineTo(x, held);
-          fill.lineTo(x, held);
+          for (const v of [exits[c - 1], exits[c]]) {
+            line.lineTo(x, y(v));
+            fill.lineTo(x, y(v));
+          }
         }
-        for (const v of [lows[c], highs[c], exits[c]]) {
-          line.lineTo(x, y(v));
-          fill.lineTo(x, y(v));
+        if (highs[c] > lows[c]) {
+          const next = c + 1 < to ? xs[c + 1] : x + stepPixels;
+          const top = y(highs[c]);
+          band.rect(x, top, Math.max(1, Math.min(next - x, stepPixels)), y(lows[c]) - top);
         }
       }
-      let endX = xs[to - 1];
-      if (s === starts.length - 1 && open) {
-        endX = width;
-        line.lineTo(width, y(exits[to - 1]));
-        fill.lineTo(width, y(exits[to - 1]));
-      }
+      const endX = runsOn ? width : xs[to - 1];
+      line.lineTo(endX, y(exits[to - 1]));
+      fill.lineTo(endX, y(exits[to - 1]));
       fill.lineTo(endX, height);
       fill.closePath();
     }
 
-    if (!this.gradient) {
-      this.gradient = context.createLinearGradient(0, 0, 0, height);
-      this.gradient.addColorStop(0, color + '50');
-      this.gradient.addColorStop(1, color + '00');
+    if (alone) {
+      if (!this.gradients.has(color)) {
+        const gradient = context.createLinearGradient(0, 0, 0, height);
+        gradient.addColorStop(0, color + '50');
+        gradient.addColorStop(1, color + '00');
+        this.gradients.set(color, gradient);
+      }
+      context.fillStyle = this.gradients.get(color);
+      context.fill(fill);
     }
-    context.fillStyle = this.gradient;
-    context.fill(fill);
+    context.fillStyle = color + '60';
+    context.fill(band);
     context.lineJoin = 'round';
     context.strokeStyle = color + '30';
     context.lineWidth = 5 * ratio;
@@ -271,14 +255,95 @@ export class Chart {
     }
   }
 
+  /** The crosshair at the pointer, and its reading: the time, and each trace's value there. */
+  drawCrosshair(series, view, pixelsPerMs, ratio) {
+    if (this.pointer === null) {
+      this.showReadout('');
+      return;
+    }
+    const { context } = this;
+    const x = Math.round(this.pointer * ratio) + 0.5;
+    context.strokeStyle = CROSSHAIR;
+    context.lineWidth = 1;
+    context.beginPath();
+    context.moveTo(x, 0);
+    context.lineTo(x, this.canvas.height);
+    context.stroke();
+    const time = view.start + x / pixelsPerMs;
+    const readings = series.map(({ trace, write }) => {
+      const i = trace.at(time);
+      const value = i < 0 ? null : trace.values[i];
+      if (value === null) return '–';
+      const moved = trace.highs[i] > trace.lows[i];
+      return moved ? `${write(value)} (${write(trace.lows[i])} – ${write(trace.highs[i])})` : write(value);
+    });
+    this.showReadout([view.timeText(time), ...readings].join(' · '));
+  }
+
   /** Writes the range's ends beside the chart, when they change. */
   showRange(range) {
     const top = formatNumber(range.high, range.decimals);
     const bottom = formatNumber(range.low, range.decimals);
     const key = top + '\n' + bottom;
-    if (key === this.shownRange) return;
-    this.shownRange = key;
+    if (key === this.shown.range) return;
+    this.shown.range = key;
     this.labels.top.textContent = top;
     this.labels.bottom.textContent = bottom;
   }
+
+  showReadout(text) {
+    if (text === this.shown.readout) return;
+    this.shown.readout = text;
+    this.labels.readout.textContent = text;
+    this.labels.readout.hidden = !text;
+  }
+}
+
+/**
+ * One pass over `trace`'s points from `start` to `end`: fills `columns`
+ * (per pixel column: x, the lowest and highest value there, the value it
+ * leaves with; `starts`: the columns that begin a segment; `open`: whether
+ * the last segment runs on to the end), and returns the values' extent.
+ */
+function gather(trace, start, end, pixelsPerMs, columns) {
+  const { xs, lows, highs, exits, starts } = columns;
+  xs.length = lows.length = highs.length = exits.length = starts.length = 0;
+  const column = (x, low, high, exit) => {
+    xs.push(x);
+    lows.push(low);
+    highs.push(high);
+    exits.push(exit);
+  };
+  const { times, values } = trace;
+  let min = Infinity;
+  let max = -Infinity;
+  let open = false;
+  let last = 0;
+  for (let i = trace.head; i < times.length && times[i] <= end; i++) {
+    const v = values[i];
+    const x = Math.max(0, Math.floor((times[i] - start) * pixelsPerMs));
+    if (v === null) {
+      // The segment runs on at its last value up to the gap.
+      if (open) column(x, last, last, last);
+      open = false;
+      continue;
+    }
+    const low = trace.lows[i];
+    const high = trace.highs[i];
+    if (low < min) min = low;
+    if (high > max) max = high;
+    const n = xs.length - 1;
+    if (open && xs[n] === x) {
+      if (low < lows[n]) lows[n] = low;
+      if (high > highs[n]) highs[n] = high;
+      exits[n] = v;
+    } else {
+      if (!open) starts.push(xs.length);
+      column(x, low, high, v);
+      open = true;
+    }
+    last = v;
+  }
+  columns.open = open;
+  return { min, max };
 }

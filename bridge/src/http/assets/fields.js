@@ -1,9 +1,10 @@
 // What the daemon says about each field, and how a value is written.
 //
 // GET /api/fields describes fields by name: a label, a unit, a chart range
-// and a number of decimals, each optional. A daemon without that route, or
-// one that cannot be reached, describes nothing: the page then shows each
-// field by its own name, with the decimals and range its data shows.
+// and a number of decimals, each optional; and says whether commands reach
+// a board. A daemon without that route, or one that cannot be reached,
+// describes nothing and takes no commands: the page then shows each field
+// by its own name, with the decimals and range its data shows.
 
 const MAX_DECIMALS = 6;
 const MINUS = '\u2212';
@@ -22,16 +23,22 @@ function description(raw) {
   return described;
 }
 
-/** The daemon's field descriptions, by name; empty if it has none. */
+/**
+ * `{ descriptions, commands }`: the daemon's field descriptions, by name
+ * (empty if it has none), and whether its commands reach a board.
+ */
 export async function loadDescriptions() {
   try {
     const response = await fetch('/api/fields', { cache: 'no-store' });
-    if (!response.ok) return new Map();
+    if (!response.ok) return { descriptions: new Map(), commands: false };
     const body = await response.json();
     const fields = body && typeof body.fields === 'object' && body.fields ? body.fields : {};
-    return new Map(Object.entries(fields).map(([name, raw]) => [name, description(raw)]));
+    return {
+      descriptions: new Map(Object.entries(fields).map(([name, raw]) => [name, description(raw)])),
+      commands: body.commands === true,
+    };
   } catch {
-    return new Map();
+    return { descriptions: new Map(), commands: false };
   }
 }
 
