@@ -63,6 +63,10 @@ use crate::command::Command;
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 1 << 20;
 
+/// The bytes read from a client at once, and the size its read buffer
+/// starts at.
+const READ_BUFFER: usize = 1024;
+
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// Answers the handshake, and serves the connection once hyper hands it over.
@@ -104,8 +108,11 @@ pub fn upgrade(mut request: Request<Incoming>, state: Arc<AppState>) -> Response
         match on_upgrade.await {
             Ok(upgraded) => {
                 let max = state.limits.max_ws_frame_bytes;
+                // The read buffer is allocated up front for every client,
+                // and clients send little (pongs, commands): a larger frame
+                // grows it as it arrives.
                 let config = WebSocketConfig::default()
-                    .read_buffer_size(8 * 1024)
+                    .read_buffer_size(READ_BUFFER)
                     .max_frame_size(Some(max))
                     .max_message_size(Some(max));
                 let socket = WebSocketStream::from_raw_socket(
