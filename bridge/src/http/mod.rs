@@ -3,9 +3,9 @@
 //! [`router`] maps each request to its handler; the handlers only read from
 //! the [`Hub`] and the [`Metrics`], so a client can never slow the pipeline.
 //! The streaming transports each have a module: [`sse`], [`ws`] (which
-//! takes the connection over with an HTTP upgrade) and [`poll`]. An SSE
-//! stream leaves hyper once its head is out ([`takeover`]) and is written by
-//! the [`fanout`]'s shards; a WebSocket gets its events through a [`feed`]. [`page`] serves the live
+//! takes the connection over with an HTTP upgrade) and [`poll`]. Both
+//! streams leave hyper ([`takeover`]) and are written by the [`fanout`]'s
+//! shards, a few writer tasks that each own many clients. [`page`] serves the live
 //! page, built into the binary. [`limits`] bounds what a client may cost;
 //! [`host`] checks the `Host` a request names, and [`access`] decides who
 //! may come in. A sink's own routes (from
@@ -27,7 +27,6 @@
 
 mod access;
 mod fanout;
-mod feed;
 mod fields;
 mod host;
 mod limits;
@@ -89,7 +88,12 @@ pub struct AppState {
 /// Accepts connections until shutdown, at most `max_connections` at once.
 pub async fn serve(listener: TcpListener, state: Arc<AppState>, max_connections: usize) {
     let admission = limits::Admission::new(max_connections, Arc::clone(&state.metrics));
-    let fanout = Arc::new(Fanout::start(&state.hub, state.keepalive, &state.shutdown));
+    let fanout = Arc::new(Fanout::start(
+        &state.hub,
+        &state.metrics,
+        state.keepalive,
+        &state.shutdown,
+    ));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -142,8 +146,11 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, max_connections:
         let fanout = Arc::clone(&fanout);
         state.shutdown.spawn(async move {
             let socket = Socket::new(stream);
-            let (takeover, mut taken) = mpsc::channel(1);
-            let takeover = Takeover(takeover);
+            let (sse, mut taken) = mpsc::channel(1);
+            let takeover = Takeover {
+                sse,
+                fanout: Arc::clone(&fanout),
+            };
             let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                 // A WebSocket or an SSE stream takes its own clone, so the
                 // connection stays counted after it has left hyper.
@@ -170,8 +177,8 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, max_connections:
                     })
                     .await;
                     drop(connection);
-                    if flushed && let Some(stream) = socket.into_stream() {
-                        fanout.join(stream, client);
+                    if flushed {
+                        fanout.join(socket, client).await;
                     }
                     return;
                 }

@@ -18,7 +18,7 @@ use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode, Version};
 
 use super::AppState;
-use super::fanout::Joining;
+use super::fanout::{Joining, Transport};
 use super::limits::Slot;
 use super::router::{BadRequest, Body, bad_request, plain};
 use super::takeover::{Handover, Takeover};
@@ -38,7 +38,9 @@ pub fn stream(request: &Request<Incoming>, state: &AppState) -> Response<Body> {
         since,
         // hyper frames a body of unknown length in chunks for HTTP/1.1, and
         // sends it until the connection closes for HTTP/1.0.
-        chunked: request.version() == Version::HTTP_11,
+        transport: Transport::Sse {
+            chunked: request.version() == Version::HTTP_11,
+        },
         // Keeps the connection counted after it has left hyper.
         slot: request.extensions().get::<Slot>().cloned(),
         metrics: state.metrics.client_connected("sse"),

@@ -1,6 +1,6 @@
 //! Taking a connection from hyper once an SSE response head is out, so that
-//! the [`fanout`](super::fanout) writes the events to the socket itself:
-//! no task, no hyper buffers and no wake-up per client per event.
+//! the [`Fanout`] writes the events to the socket itself: no task, no hyper
+//! buffers and no wake-up per client per event.
 //!
 //! hyper serves every connection through an [`Io`], which shares the socket
 //! ([`Socket`]) with the connection's task. The SSE handler answers with a
@@ -13,7 +13,9 @@
 //! the `Host`, token and Origin checks, the `400` for a bad
 //! `Last-Event-ID`, the CORS headers) stays hyper's and the router's.
 //!
-//! Upgrades (WebSocket) go through the same [`Io`], unchanged.
+//! A WebSocket leaves hyper by its upgrade: the [`Io`] is then taken back
+//! from hyper's `Upgraded` (with what hyper had read ahead), and its
+//! writing goes to the [`Fanout`] too.
 
 use std::convert::Infallible;
 use std::io;
@@ -29,7 +31,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::fanout::Joining;
+use super::fanout::{Fanout, Joining};
 
 /// A connection's socket, shared by hyper's [`Io`] and the connection's task.
 pub struct Socket {
@@ -52,9 +54,8 @@ impl Socket {
         !self.blocked.load(Ordering::Relaxed)
     }
 
-    /// The socket, once hyper's [`Io`] has gone.
-    pub fn into_stream(self: Arc<Socket>) -> Option<TcpStream> {
-        Arc::into_inner(self).map(|socket| socket.stream)
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
     }
 }
 
@@ -135,10 +136,14 @@ impl AsyncWrite for Io {
     }
 }
 
-/// Where a request's handler hands its client over to the connection's
-/// task: one per connection, in every request's extensions.
+/// Where a request's handler hands its client over: an SSE stream to the
+/// connection's task, a WebSocket (once upgraded) straight to the
+/// [`Fanout`]. One per connection, in every request's extensions.
 #[derive(Clone)]
-pub struct Takeover(pub mpsc::Sender<Joining>);
+pub struct Takeover {
+    pub sse: mpsc::Sender<Joining>,
+    pub fanout: Arc<Fanout>,
+}
 
 /// The body of an SSE response: it hands `client` over on its first poll,
 /// and yields nothing, ever (hyper's side of the connection is dropped).
@@ -167,7 +172,7 @@ impl Body for Handover {
         let Some(client) = self.client.take() else {
             return Poll::Pending;
         };
-        match self.takeover.0.try_send(client) {
+        match self.takeover.sse.try_send(client) {
             // The connection's task drops hyper's side of the connection.
             Ok(()) => Poll::Pending,
             // No one to take it (the task has gone): the stream ends.
