@@ -119,10 +119,16 @@ pub fn upgrade(mut request: Request<Incoming>, state: Arc<AppState>) -> Response
             Ok(upgraded) => upgraded,
             Err(error) => return debug!("a WebSocket upgrade failed: {error}"),
         };
-        let Ok(parts) = upgraded.downcast::<TokioIo<Io>>() else {
-            return debug!("a WebSocket upgrade came on a connection of another kind");
+        // What hyper read ahead is copied, and the rest of `parts` dropped
+        // at once: it shares hyper's whole read buffer (8 KiB), which would
+        // otherwise live as long as the client.
+        let (Io(socket), ahead) = match upgraded.downcast::<TokioIo<Io>>() {
+            Ok(parts) => (
+                parts.io.into_inner(),
+                Bytes::copy_from_slice(&parts.read_buf),
+            ),
+            Err(_) => return debug!("a WebSocket upgrade came on a connection of another kind"),
         };
-        let Io(socket) = parts.io.into_inner();
         let client = Joining {
             since,
             transport: Transport::WebSocket,
@@ -139,7 +145,7 @@ pub fn upgrade(mut request: Request<Incoming>, state: Arc<AppState>) -> Response
             .max_frame_size(Some(max))
             .max_message_size(Some(max));
         let replies = Replies {
-            ahead: parts.read_buf,
+            ahead,
             io: Io(socket),
             out: Vec::new(),
             id: link.id,
@@ -199,6 +205,9 @@ impl AsyncRead for Replies {
             let n = self.ahead.len().min(buf.remaining());
             buf.put_slice(&self.ahead[..n]);
             self.ahead.advance(n);
+            if self.ahead.is_empty() {
+                self.ahead = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.io).poll_read(cx, buf)
