@@ -70,9 +70,13 @@ impl Io {
     ) -> Poll<io::Result<usize>> {
         let socket = &self.0;
         loop {
-            if let Poll::Pending = socket.stream.poll_write_ready(cx) {
-                socket.blocked.store(true, Ordering::Relaxed);
-                return Poll::Pending;
+            match socket.stream.poll_write_ready(cx) {
+                Poll::Pending => {
+                    socket.blocked.store(true, Ordering::Relaxed);
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Ready(Ok(())) => {}
             }
             match write(&socket.stream) {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
