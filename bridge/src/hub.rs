@@ -2,11 +2,13 @@
 //!
 //! Every event gets the next `seq`, is encoded to JSON once, kept in a
 //! bounded history ring (for `Last-Event-ID` and long-poll resume), and sent
-//! on a [`broadcast`] channel whose receivers are the clients. The broadcast
-//! ring is the per-client queue: a receiver that falls too far behind sees
-//! `Lagged` rather than slowing the sender, and is resynced with a fresh
-//! snapshot. One mutex guards seq, state and history together so that a
-//! subscriber's snapshot and its receiver always agree on where it starts.
+//! on a [`broadcast`] channel whose receivers are the consumers: the HTTP
+//! fan-out's shards (one receiver for many streaming clients), long polls
+//! and the sinks. The broadcast ring is each receiver's queue: a receiver
+//! that falls too far behind sees `Lagged` rather than slowing the sender,
+//! and its clients are resynced with a fresh snapshot. One mutex guards
+//! seq, state and history together so that a client's start and its
+//! receiver always agree on where it starts.
 //!
 //! # Seq across restarts
 //!

@@ -23,7 +23,8 @@
 //!   every client of a shard that itself falls that far behind the hub. A
 //!   stuck client costs at most its queue and its socket buffers.
 //! - One timer per shard, every half keep-alive interval: an SSE client
-//!   sent nothing for a whole interval gets a comment line; every WebSocket
+//!   sent nothing for half an interval or more gets a comment line, so
+//!   that no silence lasts longer than the interval; every WebSocket
 //!   client gets a ping each interval, and one whose socket has taken
 //!   nothing for two intervals is dropped (`stalled`).
 //! - A WebSocket's reading stays with a task of its own (`ws`), which
@@ -555,7 +556,7 @@ impl Shard {
     }
 
     /// Every half keep-alive interval: a comment to each SSE client sent
-    /// nothing for an interval, and each interval a ping to every
+    /// nothing since the tick before last, and each interval a ping to every
     /// WebSocket client; a WebSocket blocked for two intervals is dropped.
     fn keep_alive(&mut self) {
         self.tick += 1;
@@ -568,9 +569,9 @@ impl Shard {
                     continue;
                 }
                 Transport::WebSocket if ping => &self.ping,
-                // Written two ticks ago or earlier, and not since: at least
-                // one interval (two ticks) has passed.
-                Transport::Sse { .. } if client.written + 3 <= self.tick => &self.comment,
+                // Last written before the previous tick: between half an
+                // interval and one has passed.
+                Transport::Sse { .. } if client.written + 2 <= self.tick => &self.comment,
                 _ => continue,
             };
             if !client.queue.is_empty() || client.resync {
