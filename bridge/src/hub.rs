@@ -2,11 +2,13 @@
 //!
 //! Every event gets the next `seq`, is encoded to JSON once, kept in a
 //! bounded history ring (for `Last-Event-ID` and long-poll resume), and sent
-//! on a [`broadcast`] channel whose receivers are the clients. The broadcast
-//! ring is the per-client queue: a receiver that falls too far behind sees
-//! `Lagged` rather than slowing the sender, and is resynced with a fresh
-//! snapshot. One mutex guards seq, state and history together so that a
-//! subscriber's snapshot and its receiver always agree on where it starts.
+//! on a [`broadcast`] channel whose receivers are the consumers: the HTTP
+//! fan-out's shards (one receiver for many streaming clients), long polls
+//! and the sinks. The broadcast ring is each receiver's queue: a receiver
+//! that falls too far behind sees `Lagged` rather than slowing the sender,
+//! and its clients are resynced with a fresh snapshot. One mutex guards
+//! seq, state and history together so that a client's start and its
+//! receiver always agree on where it starts.
 //!
 //! # Seq across restarts
 //!
@@ -146,6 +148,15 @@ impl State {
         ))
     }
 
+    /// What a streaming client starts with: every event after `since`
+    /// while the history holds them all, else (and with no `since`) a fresh
+    /// snapshot.
+    fn start(&self, since: Option<u64>) -> Vec<Arc<Event>> {
+        since
+            .and_then(|seq| self.since(seq))
+            .unwrap_or_else(|| vec![self.snapshot()])
+    }
+
     fn since(&self, seq: u64) -> Option<Vec<Arc<Event>>> {
         if seq >= self.seq {
             return (seq == self.seq).then(Vec::new);
@@ -253,11 +264,22 @@ impl Hub {
     pub fn follow(&self, since: Option<u64>) -> Follow {
         let state = self.lock();
         Follow {
-            first: since
-                .and_then(|seq| state.since(seq))
-                .unwrap_or_else(|| vec![state.snapshot()]),
+            first: state.start(since),
             events: self.tx.subscribe(),
         }
+    }
+
+    /// What [`Hub::follow`] starts with, for a client that shares a
+    /// receiver taken earlier (see [`Hub::receiver`]): it skips what that
+    /// receiver gives at or below the last of these events' seqs (`since`
+    /// itself when there are none).
+    pub fn start(&self, since: Option<u64>) -> Vec<Arc<Event>> {
+        self.lock().start(since)
+    }
+
+    /// A receiver for every event published from now on.
+    pub fn receiver(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
     }
 
     /// Every event after `seq`, or `None` when some of them have already

@@ -25,9 +25,10 @@
 //!   throttle, with per-second and per-minute rollups, retention, and the
 //!   queries `/api/history` and `export` answer from.
 //! - [`hub`]: the published state: sequence numbers, the history ring, and
-//!   fan-out of encoded events to every local client.
+//!   the broadcast of encoded events to every consumer.
 //! - [`http`]: the local HTTP server: its routes, the SSE, WebSocket and
-//!   long-poll transports, and the live page.
+//!   long-poll transports, the live page, and the fan-out: a writer task
+//!   per core that writes the streams' shared bytes to many sockets.
 //! - [`sink`]: the other consumers of the hub, each a folder of the same
 //!   shape (config, build, run) with its own metrics and routes: the relay
 //!   to a Pusher Channels API, and MQTT with Home Assistant discovery.

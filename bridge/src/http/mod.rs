@@ -3,9 +3,10 @@
 //! [`router`] maps each request to its handler; the handlers only read from
 //! the [`Hub`] and the [`Metrics`], so a client can never slow the pipeline.
 //! The streaming transports each have a module: [`sse`], [`ws`] (which
-//! takes the connection over with an HTTP upgrade) and [`poll`]; both
-//! streams get their events through a [`feed`]. [`history`] answers from
-//! the history store. [`page`] serves the live
+//! takes the connection over with an HTTP upgrade) and [`poll`]. Both
+//! streams leave hyper ([`takeover`]) and are written by the [`fanout`]'s
+//! shards, a few writer tasks that each own many clients. [`history`]
+//! answers from the history store. [`page`] serves the live
 //! page, built into the binary. [`limits`] bounds what a client may cost;
 //! [`host`] checks the `Host` a request names, and [`access`] decides who
 //! may come in. A sink's own routes (from
@@ -26,7 +27,7 @@
 //! grace period is over is dropped.
 
 mod access;
-mod feed;
+mod fanout;
 mod fields;
 mod history;
 mod host;
@@ -36,10 +37,13 @@ mod poll;
 mod router;
 mod sink_route;
 mod sse;
+mod takeover;
 mod ws;
 
+use std::future::{Future, poll_fn};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,6 +52,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 pub use access::Access;
@@ -60,6 +65,8 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::sink::Route;
+use fanout::Fanout;
+use takeover::{Io, Socket, Takeover};
 
 /// The first wait after a failed `accept`, and the longest.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
@@ -87,6 +94,12 @@ pub struct AppState {
 /// Accepts connections until shutdown, at most `max_connections` at once.
 pub async fn serve(listener: TcpListener, state: Arc<AppState>, max_connections: usize) {
     let admission = limits::Admission::new(max_connections, Arc::clone(&state.metrics));
+    let fanout = Arc::new(Fanout::start(
+        &state.hub,
+        &state.metrics,
+        state.keepalive,
+        &state.shutdown,
+    ));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -136,22 +149,45 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, max_connections:
         let shutdown = state.shutdown.clone();
         let handlers = Arc::clone(&state);
         let builder = builder.clone();
+        let fanout = Arc::clone(&fanout);
         state.shutdown.spawn(async move {
+            let socket = Socket::new(stream);
+            let (sse, mut taken) = mpsc::channel(1);
+            let takeover = Takeover {
+                sse,
+                fanout: Arc::clone(&fanout),
+            };
             let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                // A WebSocket takes its own clone, so the connection stays
-                // counted after the upgrade.
+                // A WebSocket or an SSE stream takes its own clone, so the
+                // connection stays counted after it has left hyper.
                 request.extensions_mut().insert(slot.clone());
+                request.extensions_mut().insert(takeover.clone());
                 if let Some(arrived) = arrived {
                     request.extensions_mut().insert(arrived);
                 }
                 router::route(request, Arc::clone(&handlers))
             });
             let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(Io(Arc::clone(&socket))), service)
                 .with_upgrades();
-            tokio::pin!(connection);
+            let mut connection = Box::pin(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,
+                Some(client) = taken.recv() => {
+                    // hyper wrote the head, then polled the body: the head
+                    // is out once its writes no longer block.
+                    let flushed = poll_fn(|cx| match connection.as_mut().poll(cx) {
+                        Poll::Ready(_) => Poll::Ready(false),
+                        Poll::Pending if socket.flushed() => Poll::Ready(true),
+                        Poll::Pending => Poll::Pending,
+                    })
+                    .await;
+                    drop(connection);
+                    if flushed {
+                        fanout.join(socket, client).await;
+                    }
+                    return;
+                }
                 () = shutdown.cancelled() => {
                     // Answers the request in flight, if any, then closes.
                     connection.as_mut().graceful_shutdown();

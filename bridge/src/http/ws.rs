@@ -1,15 +1,18 @@
 //! `GET /ws`: the events as WebSocket text frames, and commands back.
 //!
 //! The handshake is answered here (hyper's upgrade, the accept key from
-//! tungstenite), then the connection is handed to tokio-tungstenite. One
-//! task serves each client with a `select!` over three things: the next
-//! event from its [`Feed`] (which starts after `?since=SEQ` when it can),
-//! the next frame from the client, and a keep-alive tick.
+//! tungstenite). Then the connection leaves hyper ([`takeover`]): its
+//! writing goes to the [`fanout`], which sends the events (after
+//! `?since=SEQ` when it can) and a ping every keep-alive interval, and a
+//! task of its own reads what the client sends, through tokio-tungstenite.
+//! What that task sends (pongs, acks, errors, close frames) tungstenite
+//! writes into a [`Replies`], which hands each flush to the fan-out as
+//! whole frames, in order with the events.
 //!
-//! - Every tick sends a ping; a client that has sent nothing, not even a
-//!   pong, for two ticks is dropped as dead. A send that cannot finish in
-//!   that time drops the client too: it has stopped reading, and its feed
-//!   has been lagging meanwhile rather than queueing for it.
+//! - A client that has sent nothing, not even a pong, for two keep-alive
+//!   intervals is dropped as dead (`no_pong`). One whose socket takes
+//!   nothing for as long is dropped by the fan-out (`stalled`): it has
+//!   stopped reading, and has been resynced meanwhile rather than queued for.
 //! - A text frame must be a command (`{"type":"command",...}`). It is
 //!   validated, written to the board through [`Commands`], and answered with
 //!   `{"type":"ack","command":LINE}`; anything wrong is answered with
@@ -19,18 +22,20 @@
 //! - A handshake from a browser page of another origin is refused (403)
 //!   unless [`Access`](super::Access) lists it: otherwise any site the user
 //!   visits could read the board, and send it commands.
-//! - On shutdown the connection is closed with 1001 (going away), and the
-//!   client reconnects elsewhere or later; shutdown waits for that.
+//! - On shutdown the fan-out closes the connection with 1001 (going away),
+//!   and the client reconnects elsewhere or later.
 //!
 //! [`Commands`]: crate::command::Commands
+//! [`takeover`]: super::takeover
+//! [`fanout`]: super::fanout
 
-use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::io;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
@@ -38,23 +43,24 @@ use hyper::header::{
     CONNECTION, HeaderMap, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
     SEC_WEBSOCKET_VERSION, UPGRADE,
 };
-use hyper::upgrade::Upgraded;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_util::sync::PollSender;
 use tracing::debug;
 
 use super::AppState;
-use super::feed::Feed;
+use super::fanout::{Joining, Link, ToShard, Transport};
 use super::limits::Slot;
 use super::router::{BadRequest, Body, Query, bad_request, plain};
+use super::takeover::{Io, Takeover};
 use crate::command::Command;
 
 /// How long a closing connection keeps reading (and discarding) what the
@@ -62,8 +68,11 @@ use crate::command::Command;
 /// socket is torn down, and at most how much.
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 1 << 20;
+/// The bytes read from a client at once, and the size its read buffer
+/// starts at.
+const READ_BUFFER: usize = 1024;
 
-type Socket = WebSocketStream<TokioIo<Upgraded>>;
+type Socket = WebSocketStream<Replies>;
 
 /// Answers the handshake, and serves the connection once hyper hands it over.
 pub fn upgrade(mut request: Request<Incoming>, state: Arc<AppState>) -> Response<Body> {
@@ -94,30 +103,56 @@ pub fn upgrade(mut request: Request<Incoming>, state: Arc<AppState>) -> Response
             "the WebSocket handshake has no Sec-WebSocket-Key\n".to_owned(),
         ));
     };
+    let Some(takeover) = request.extensions().get::<Takeover>().cloned() else {
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "this connection cannot be upgraded\n",
+        );
+    };
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut request);
     // Keeps the connection counted under max_connections until it closes.
     let slot = request.extensions_mut().remove::<Slot>();
     let shutdown = state.shutdown.clone();
     shutdown.spawn(async move {
-        let _slot = slot;
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let max = state.limits.max_ws_frame_bytes;
-                let config = WebSocketConfig::default()
-                    .read_buffer_size(8 * 1024)
-                    .max_frame_size(Some(max))
-                    .max_message_size(Some(max));
-                let socket = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(config),
-                )
-                .await;
-                Client::new(socket, state, since).run().await;
-            }
-            Err(error) => debug!("a WebSocket upgrade failed: {error}"),
-        }
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => return debug!("a WebSocket upgrade failed: {error}"),
+        };
+        // What hyper read ahead is copied, and the rest of `parts` dropped
+        // at once: it shares hyper's whole read buffer (8 KiB), which would
+        // otherwise live as long as the client.
+        let (Io(socket), ahead) = match upgraded.downcast::<TokioIo<Io>>() {
+            Ok(parts) => (
+                parts.io.into_inner(),
+                Bytes::copy_from_slice(&parts.read_buf),
+            ),
+            Err(_) => return debug!("a WebSocket upgrade came on a connection of another kind"),
+        };
+        let client = Joining {
+            since,
+            transport: Transport::WebSocket,
+            slot,
+            metrics: state.metrics.client_connected("ws"),
+        };
+        let link = takeover.fanout.join(Arc::clone(&socket), client).await;
+        let max = state.limits.max_ws_frame_bytes;
+        // The read buffer is allocated up front for every client, and
+        // clients send little (pongs, commands): a larger frame grows it as
+        // it arrives.
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .max_frame_size(Some(max))
+            .max_message_size(Some(max));
+        let replies = Replies {
+            ahead,
+            io: Io(socket),
+            out: Vec::new(),
+            id: link.id,
+            to: PollSender::new(link.to.clone()),
+        };
+        let socket = WebSocketStream::from_raw_socket(replies, Role::Server, Some(config)).await;
+        Client::new(socket, state, link).run().await;
     });
     let mut response = Response::new(Empty::new().boxed_unsync());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -149,13 +184,70 @@ fn upgrade_required(text: &'static str) -> Response<Body> {
     response
 }
 
+/// What tungstenite reads and writes: it reads what hyper had read ahead,
+/// then the socket; what it writes is kept until it flushes, then handed
+/// to the client's shard as one reply.
+struct Replies {
+    ahead: Bytes,
+    io: Io,
+    out: Vec<u8>,
+    id: u64,
+    to: PollSender<ToShard>,
+}
+
+impl AsyncRead for Replies {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.ahead.has_remaining() {
+            let n = self.ahead.len().min(buf.remaining());
+            buf.put_slice(&self.ahead[..n]);
+            self.ahead.advance(n);
+            if self.ahead.is_empty() {
+                self.ahead = Bytes::new();
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Replies {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.out.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.out.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        let gone = |_| io::Error::from(io::ErrorKind::BrokenPipe);
+        ready!(self.to.poll_reserve(cx)).map_err(gone)?;
+        let reply = ToShard::Reply(self.id, Bytes::from(std::mem::take(&mut self.out)));
+        self.to.send_item(reply).map_err(gone)?;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The shard closes the socket, once this task has ended.
+        self.poll_flush(cx)
+    }
+}
+
 /// How a connection ended, when the server ended it.
 enum End {
     /// The client closed, or the connection failed: nothing to count.
     Gone,
     /// The server dropped the client, for this reason (a metric label).
     Dropped(&'static str),
-    /// The daemon is shutting down.
+    /// The daemon is shutting down: the fan-out closes the connection.
     Shutdown,
 }
 
@@ -166,72 +258,51 @@ enum Step {
     End(End),
 }
 
+/// The reading side of one client.
 struct Client {
     socket: Socket,
-    feed: Feed,
     state: Arc<AppState>,
+    link: Link,
     /// When the client last sent anything, a pong included.
     heard: Instant,
 }
 
 impl Client {
-    fn new(socket: Socket, state: Arc<AppState>, since: Option<u64>) -> Client {
-        let feed = Feed::new(
-            Arc::clone(&state.hub),
-            since,
-            state.metrics.client_connected("ws"),
-        );
+    fn new(socket: Socket, state: Arc<AppState>, link: Link) -> Client {
         Client {
             socket,
-            feed,
             state,
+            link,
             heard: Instant::now(),
         }
     }
 
     async fn run(mut self) {
-        let keepalive = self.state.keepalive;
-        let mut ticks = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
+        let silence = 2 * self.state.keepalive;
         let state = Arc::clone(&self.state);
+        // Moved only when it fires (a client is heard every interval), to
+        // where the silence would end.
+        let mut dead = pin!(tokio::time::sleep_until(self.heard + silence));
         let end = loop {
             let message = tokio::select! {
                 () = state.shutdown.cancelled() => break End::Shutdown,
-                event = self.feed.next() => match event {
-                    // The hub's JSON is always UTF-8; checking it is cheap.
-                    Some(event) => match Utf8Bytes::try_from(event.json.clone()) {
-                        Ok(text) => Message::Text(text),
-                        Err(_) => continue,
-                    },
-                    None => break End::Gone,
-                },
                 frame = self.socket.next() => match self.received(frame).await {
                     Step::Reply(message) => message,
                     Step::Continue => continue,
                     Step::End(end) => break end,
                 },
-                _ = ticks.tick() => {
-                    if self.heard.elapsed() > 2 * keepalive {
-                        break End::Dropped("no_pong");
+                () = dead.as_mut() => {
+                    let due = self.heard + silence;
+                    if due > Instant::now() {
+                        dead.as_mut().reset(due);
+                        continue;
                     }
-                    Message::Ping(Bytes::new())
+                    break End::Dropped("no_pong");
                 }
             };
-            // A client that takes nothing for this long has stopped reading.
-            // The send is tried once before it gets a timeout: it nearly
-            // always completes at once, and a timer per event per client
-            // costs more than the send.
-            let mut send = pin!(self.socket.send(message));
-            let sent = match poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await {
-                Poll::Ready(sent) => Ok(sent),
-                Poll::Pending => tokio::time::timeout(2 * keepalive, send).await,
-            };
-            match sent {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    debug!("a WebSocket send failed: {error}");
-                    break End::Gone;
-                }
-                Err(_) => break End::Dropped("stalled"),
+            if let Err(error) = self.socket.send(message).await {
+                debug!("a WebSocket reply failed: {error}");
+                break End::Gone;
             }
         };
         match end {
@@ -239,15 +310,10 @@ impl Client {
                 debug!(reason, "dropped a WebSocket client");
                 self.state.metrics.client_dropped("ws", reason);
             }
-            End::Shutdown => {
-                let close = CloseFrame {
-                    code: CloseCode::Away,
-                    reason: "the server is shutting down".into(),
-                };
-                let _ = tokio::time::timeout(LINGER, self.socket.close(Some(close))).await;
-            }
+            End::Shutdown => return,
             End::Gone => {}
         }
+        let _ = self.link.to.send(ToShard::End(self.link.id)).await;
     }
 
     async fn received(&mut self, frame: Option<Result<Message, WsError>>) -> Step {
