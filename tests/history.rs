@@ -497,6 +497,11 @@ async fn retention_trims_backdated_rows_of_a_real_store() {
         )
         .unwrap();
         tx.execute(
+            "INSERT INTO rollup_second (t_s, field, min, max, sum, last, count) VALUES (?1, 1, 1, 1, 1, 1, 1)",
+            [(now - 2 * day) / 1000 + i],
+        )
+        .unwrap();
+        tx.execute(
             "INSERT INTO mark (t_ms, kind) VALUES (?1, 'daemon_start')",
             [now - 500 * day + i],
         )
@@ -508,7 +513,7 @@ async fn retention_trims_backdated_rows_of_a_real_store() {
     daemon
         .wait_metric(
             "esplora_history_trimmed_rows_total{reason=\"retention\"}",
-            3_000 + 3_000 + 5_000 + 10,
+            3_000 + 3_000 + 5_000 + 10 + 10,
         )
         .await;
     let count = |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).unwrap() };
@@ -522,9 +527,11 @@ async fn retention_trims_backdated_rows_of_a_real_store() {
     );
     assert_eq!(
         count(&format!(
-            "SELECT count(*) FROM rollup_second WHERE t_s < {old}"
+            "SELECT count(*) FROM rollup_second WHERE t_s < {}",
+            (now - day) / 1000
         )),
-        0
+        0,
+        "per-second rollups are kept a day"
     );
     assert_eq!(
         count(&format!(

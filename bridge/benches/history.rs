@@ -181,10 +181,12 @@ fn filled_store(lines: i64) -> PathBuf {
             t_ms: start + at,
             values: values.clone(),
         });
-        // A commit a simulated minute: the same rows as one a second,
-        // since an open block is rewritten whole at each commit.
+        // A commit and a retention step a simulated minute: the same rows
+        // as one a second, since an open block is rewritten whole at each
+        // commit, and the per-second rollups trimmed to a day as they go.
         if i % 6_000 == 5_999 {
             writer.commit();
+            writer.trim(start + at);
         }
     }
     writer.close_blocks();
@@ -330,6 +332,11 @@ fn bench_query(c: &mut Criterion) {
             None,
         ),
         ("24h, 3 fields, 90 s (second rollups)", DAY, Some("90s")),
+        (
+            "48h, 3 fields, 90 s (raw blocks past a day, then second rollups)",
+            2 * DAY,
+            Some("90s"),
+        ),
         (
             "1h, 3 fields, default step (5 s, second rollups)",
             DAY / 24,

@@ -93,7 +93,7 @@
 //! [history]                  # the embedded store (SQLite)
 //! enabled = true             # false: memory only, as http.history
 //! path = "/var/lib/esplora-bridge/history.sqlite"   # default: see HistoryConfig::path
-//! raw_retention = "7d"       # every change, and the per-second rollups; at least "1m"
+//! raw_retention = "7d"       # every change (per-second rollups: a day at most); at least "1m"
 //! rollup_retention = "400d"  # per-minute rollups; at least raw_retention
 //! max_bytes = "1GiB"         # the oldest data is trimmed to stay under; at least 1MiB
 //! ```

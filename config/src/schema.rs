@@ -449,8 +449,9 @@ pub struct HistoryConfig {
     /// crate reads no environment.
     #[serde(deserialize_with = "fields::optional_path")]
     pub path: Option<PathBuf>,
-    /// `raw_retention`: how long every change (and the per-second rollups)
-    /// is kept, a duration such as `"7d"` or `"36h"`. Default 7 days.
+    /// `raw_retention`: how long every change is kept, a duration such as
+    /// `"7d"` or `"36h"`; the per-second rollups are kept a day, or this
+    /// if shorter. Default 7 days.
     #[serde(deserialize_with = "fields::retention")]
     pub raw_retention: Duration,
     /// `rollup_retention`: how long the per-minute rollups are kept, at

@@ -3,6 +3,11 @@
 //! rollups when it is whole seconds, else the raw blocks. Buckets are
 //! aligned to the step, so a whole-minute step's buckets are whole minutes,
 //! and merging rollups gives exactly what the raw changes would.
+//!
+//! Per-second rollups are kept a day (see [`super::retention`]), trimmed
+//! whole seconds at a time: a whole-second step is answered from the raw
+//! blocks before the oldest stored second and from the rollups from it on,
+//! and its source is `raw` when the raw blocks gave any change.
 
 use std::collections::HashMap;
 
@@ -113,11 +118,35 @@ pub struct Answer {
 pub fn answer(conn: &Connection, fields: &[Field], buckets: Buckets) -> Result<Answer, QueryError> {
     let source = Source::for_step(buckets.step);
     let mut columns: Vec<Vec<Option<Agg>>> = vec![vec![None; buckets.count]; fields.len()];
-    match source {
-        Source::Raw => raw(conn, fields, buckets, &mut columns)?,
-        Source::Second => seconds(conn, fields, buckets, &mut columns)?,
-        Source::Minute => minutes(conn, fields, buckets, &mut columns)?,
-    }
+    let source = match source {
+        Source::Raw => {
+            raw(conn, fields, buckets, buckets.end(), &mut columns)?;
+            Source::Raw
+        }
+        Source::Second => {
+            let oldest: Option<i64> =
+                conn.query_row("SELECT min(t_s) FROM rollup_second", [], |row| row.get(0))?;
+            let cut_ms = oldest.map_or(buckets.end(), |t_s| t_s.saturating_mul(1000));
+            let from_raw = buckets.start < cut_ms
+                && raw(
+                    conn,
+                    fields,
+                    buckets,
+                    cut_ms.min(buckets.end()),
+                    &mut columns,
+                )?;
+            seconds(conn, fields, buckets, cut_ms, &mut columns)?;
+            if from_raw {
+                Source::Raw
+            } else {
+                Source::Second
+            }
+        }
+        Source::Minute => {
+            minutes(conn, fields, buckets, &mut columns)?;
+            Source::Minute
+        }
+    };
     let before = fields
         .iter()
         .map(|field| before(conn, field.id, buckets.start))
@@ -141,12 +170,16 @@ pub fn answer(conn: &Connection, fields: &[Field], buckets: Buckets) -> Result<A
     })
 }
 
+/// Merges the raw changes before `end` ms into their buckets; true if
+/// there were any.
 fn raw(
     conn: &Connection,
     fields: &[Field],
     buckets: Buckets,
+    end: i64,
     columns: &mut [Vec<Option<Agg>>],
-) -> Result<(), QueryError> {
+) -> Result<bool, QueryError> {
+    let mut any = false;
     let mut statement = conn.prepare_cached(
         "SELECT data FROM raw_block
          WHERE field = ?1 AND t_first_ms >= ?2 AND t_first_ms < ?3 AND t_last_ms >= ?4
@@ -157,25 +190,28 @@ fn raw(
         let mut rows = statement.query(params![
             field.id,
             buckets.start - MAX_SPAN_MS,
-            buckets.end(),
+            end,
             buckets.start
         ])?;
         while let Some(row) = rows.next()? {
             changes.decode(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?)?;
             for (&t, &value) in changes.times.iter().zip(&changes.values) {
-                if let Some(i) = buckets.index(t) {
+                if let Some(i) = buckets.index(t).filter(|_| t < end) {
                     Agg::of(value).merge_into(&mut column[i]);
+                    any = true;
                 }
             }
         }
     }
-    Ok(())
+    Ok(any)
 }
 
+/// Merges the per-second rollups from `start` ms on into their buckets.
 fn seconds(
     conn: &Connection,
     fields: &[Field],
     buckets: Buckets,
+    start: i64,
     columns: &mut [Vec<Option<Agg>>],
 ) -> Result<(), QueryError> {
     let wanted: HashMap<i64, usize> = fields.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
@@ -183,7 +219,8 @@ fn seconds(
         "SELECT t_s, min, max, sum, last, count, field FROM rollup_second
          WHERE t_s >= ?1 AND t_s < ?2 ORDER BY t_s",
     )?;
-    let mut rows = statement.query(params![buckets.start / 1000, buckets.end() / 1000])?;
+    let from_s = buckets.start.max(start).div_euclid(1000);
+    let mut rows = statement.query(params![from_s, buckets.end().div_euclid(1000)])?;
     while let Some(row) = rows.next()? {
         let Some(&column) = wanted.get(&row.get::<_, i64>(6)?) else {
             continue;

@@ -2,14 +2,22 @@
 //!
 //! The writer calls [`Retention::step`] after each commit. A step deletes
 //! at most [`BATCH`] rows of each table that are past their retention
-//! (raw blocks and per-second rollups: `raw_retention`; per-minute rollups
-//! and marks: `rollup_retention`), then, while the store is over
-//! `max_bytes`, the oldest raw blocks and per-second rollups (and once
-//! those are gone, the oldest per-minute rollups), and hands up to
+//! (raw blocks: `raw_retention`; per-second rollups: [`SECONDS_MS`], a day,
+//! or `raw_retention` if shorter; per-minute rollups and marks:
+//! `rollup_retention`), then, while the store is over `max_bytes`, the
+//! oldest raw blocks and per-second rollups (and once those are gone, the
+//! oldest per-minute rollups), and hands up to
 //! [`VACUUM_PAGES`] free pages back to the file system (`auto_vacuum =
 //! INCREMENTAL`). A backlog (a store filled with old data, a lowered
 //! retention) is worked off over several seconds, never in one long stall
 //! that would hold up the commits.
+//!
+//! Per-second rollups are trimmed whole seconds at a time, oldest first, so
+//! every second from the oldest one stored on is complete: the query
+//! answers whole-second steps from them from there on and from the raw
+//! blocks before (see [`super::query`]). They cost a third of the raw
+//! blocks' bytes for a noisy board, so keeping them a day, not a week,
+//! is most of what keeps a week at 100 Hz under 300 MB.
 
 use esplora_config::HistoryConfig;
 use rusqlite::{Connection, params};
@@ -19,6 +27,9 @@ use super::metrics::{Metrics, Trim};
 
 /// Rows deleted from one table in one step, at most.
 pub const BATCH: i64 = 2_000;
+/// How long per-second rollups are kept, at most (a day): fixed, since
+/// the raw blocks answer exactly whatever the rollups no longer do.
+pub const SECONDS_MS: i64 = 86_400_000;
 /// Free pages returned to the file system in one step, at most.
 const VACUUM_PAGES: i64 = 1_000;
 
@@ -26,6 +37,7 @@ const VACUUM_PAGES: i64 = 1_000;
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
     pub raw_ms: i64,
+    pub seconds_ms: i64,
     pub rollup_ms: i64,
     pub max_bytes: u64,
 }
@@ -33,8 +45,10 @@ pub struct Retention {
 impl Retention {
     pub fn new(config: &HistoryConfig) -> Retention {
         let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let raw_ms = ms(config.raw_retention);
         Retention {
-            raw_ms: ms(config.raw_retention),
+            raw_ms,
+            seconds_ms: raw_ms.min(SECONDS_MS),
             rollup_ms: ms(config.rollup_retention),
             max_bytes: config.max_bytes,
         }
@@ -50,17 +64,14 @@ impl Retention {
 
     fn try_step(&self, conn: &Connection, now_ms: i64, metrics: &Metrics) -> rusqlite::Result<u64> {
         let raw_cut = now_ms.saturating_sub(self.raw_ms);
+        let seconds_cut = now_ms.saturating_sub(self.seconds_ms);
         let rollup_cut = now_ms.saturating_sub(self.rollup_ms);
         let mut rows = conn.execute(
             "DELETE FROM raw_block WHERE id IN
                 (SELECT id FROM raw_block WHERE t_last_ms < ?1 LIMIT ?2)",
             params![raw_cut, BATCH],
         )?;
-        rows += conn.execute(
-            "DELETE FROM rollup_second WHERE (t_s, field) IN
-                (SELECT t_s, field FROM rollup_second WHERE t_s < ?1 ORDER BY t_s LIMIT ?2)",
-            params![raw_cut.div_euclid(1000), BATCH],
-        )?;
+        rows += delete_seconds(conn, seconds_cut.div_euclid(1000), BATCH)?;
         rows += delete_minutes(conn, rollup_cut.div_euclid(1000))?;
         rows += conn.execute(
             "DELETE FROM mark WHERE rowid IN
@@ -75,11 +86,7 @@ impl Retention {
                     (SELECT id FROM raw_block ORDER BY t_last_ms LIMIT ?1)",
                 [BATCH / 10],
             )?;
-            rows += conn.execute(
-                "DELETE FROM rollup_second WHERE (t_s, field) IN
-                    (SELECT t_s, field FROM rollup_second ORDER BY t_s LIMIT ?1)",
-                [BATCH],
-            )?;
+            rows += delete_seconds(conn, i64::MAX, BATCH)?;
             if rows == 0 {
                 let oldest: Option<i64> =
                     conn.query_row("SELECT min(t_s) FROM rollup_minute", [], |row| row.get(0))?;
@@ -97,6 +104,18 @@ impl Retention {
         drop(freed);
         used_bytes(conn)
     }
+}
+
+/// Deletes the oldest whole seconds of per-second rollups before `cut_s`:
+/// those before the second of the `batch`-th oldest row (so at most
+/// `batch` rows), and at least the oldest second.
+fn delete_seconds(conn: &Connection, cut_s: i64, batch: i64) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "DELETE FROM rollup_second WHERE t_s < min(?1, max(
+            (SELECT min(t_s) FROM rollup_second) + 1,
+            coalesce((SELECT t_s FROM rollup_second ORDER BY t_s LIMIT 1 OFFSET ?2), ?1)))",
+    )?
+    .execute(params![cut_s, batch])
 }
 
 /// Deletes per-minute rollups before `cut_s`, at most [`BATCH`] of each

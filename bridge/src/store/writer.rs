@@ -116,12 +116,17 @@ impl Writer {
             }
             if Instant::now() >= next {
                 self.commit();
-                self.retention.step(&self.conn, clock(), &self.metrics);
+                self.trim(clock());
                 next = Instant::now() + FLUSH_EVERY;
             }
         }
         self.close_blocks();
         self.commit();
+    }
+
+    /// One retention step at `now_ms` (see [`Retention::step`]).
+    pub fn trim(&self, now_ms: i64) {
+        self.retention.step(&self.conn, now_ms, &self.metrics);
     }
 
     /// Takes one record into memory.
@@ -367,6 +372,7 @@ mod tests {
     use super::*;
     use crate::store::bucket::Buckets;
     use crate::store::query::{self, Field, Source};
+    use crate::store::request::Request;
     use crate::store::{retention, schema};
     use crate::transform::Values;
 
@@ -538,6 +544,70 @@ mod tests {
         assert!(oldest("SELECT min(t_s) FROM rollup_second") * 1000 >= now - 3_600_000);
         assert!(oldest("SELECT min(t_s) FROM rollup_minute") * 1000 >= now - 2 * 3_600_000);
         assert_eq!(count("rollup_minute"), 3 * 120);
+    }
+
+    #[test]
+    fn whole_seconds_past_a_day_are_answered_exactly_from_the_raw_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let mut writer = writer(&path, &HistoryConfig::default());
+        // 26 hours, a line every 7 s.
+        let end = T0 + 26 * 3_600_000;
+        let mut t = T0;
+        while t < end {
+            writer.take(line(t, &[("a", t / 7_000 % 13), ("b", -(t / 1_000))]));
+            t += 7_000;
+        }
+        writer.close_blocks();
+        writer.commit();
+        let fields = query::fields(
+            &writer.conn,
+            &Request::parse(Vec::new(), end, None).unwrap(),
+        )
+        .unwrap();
+        let spans = [
+            (T0, end, 1_000),
+            (T0, end, 90_000),
+            (end - 3_600_000, end, 5_000),
+        ];
+        let answer = |(from, to, step): (i64, i64, i64)| {
+            query::answer(&writer.conn, &fields, Buckets::covering(from, to, step)).unwrap()
+        };
+        let before: Vec<_> = spans.into_iter().map(answer).collect();
+        assert!(before.iter().all(|answer| answer.source == Source::Second));
+
+        let seconds = || -> i64 {
+            writer
+                .conn
+                .query_row("SELECT count(*) FROM rollup_second", [], |row| row.get(0))
+                .unwrap()
+        };
+        let mut steps = 0;
+        loop {
+            let left = seconds();
+            writer.trim(end);
+            steps += 1;
+            if seconds() == left {
+                break;
+            }
+        }
+        assert!(steps > 2, "whole seconds a step, took {steps}");
+        let oldest: i64 = writer
+            .conn
+            .query_row("SELECT min(t_s) FROM rollup_second", [], |row| row.get(0))
+            .unwrap();
+        assert!(
+            (end - retention::SECONDS_MS..end - retention::SECONDS_MS + 7_000)
+                .contains(&(oldest * 1000))
+        );
+
+        let after: Vec<_> = spans.into_iter().map(answer).collect();
+        let sources: Vec<_> = after.iter().map(|answer| answer.source).collect();
+        assert_eq!(sources, [Source::Raw, Source::Raw, Source::Second]);
+        for (before, after) in before.iter().zip(&after) {
+            assert_eq!(before.fields, after.fields);
+            assert_eq!(before.before, after.before);
+        }
     }
 
     #[test]
