@@ -40,7 +40,7 @@ pub const BRIDGE_ARGS: &[&str] = &[
 pub const FLOOR_ARGS: &[&str] = &["--listen", "127.0.0.1:0"];
 
 /// The daemon's config file: `[http] max_connections` above the run's
-/// clients, which the default (4,096) is not at 10,000. Removed when
+/// clients, should a run hold more than the default (65,536). Removed when
 /// dropped.
 pub struct ConfigFile(pub PathBuf);
 
