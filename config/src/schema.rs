@@ -117,8 +117,9 @@ pub struct HttpConfig {
     #[serde(deserialize_with = "fields::keepalive")]
     pub keepalive_secs: u64,
     /// `max_connections`: open connections at most; one more is answered
-    /// `503` and closed at once. 1 to 1 000 000; default 65536 (50,000 idle clients cost the daemon
-    /// about X MiB; BENCHMARKS.md).
+    /// `503` and closed at once. 1 to 1 000 000; default 65536: an idle
+    /// client costs the daemon about 3 KiB, so 50,000 about 150 MiB
+    /// (BENCHMARKS.md).
     #[serde(deserialize_with = "fields::max_connections")]
     pub max_connections: usize,
     /// `max_header_bytes`: the largest request head (request line and

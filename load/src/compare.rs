@@ -134,6 +134,16 @@ impl Figures {
     }
 }
 
+/// `value` to one decimal followed by `unit`, or `-` when there is none
+/// (NaN).
+fn shown(value: f64, unit: &str) -> String {
+    if value.is_nan() {
+        "-".to_owned()
+    } else {
+        format!("{value:.1}{unit}")
+    }
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {
@@ -149,7 +159,7 @@ pub fn report(scenario: &Scenario, bridge: &[Measurement], floor: &[Measurement]
     let (b, f) = (Figures::of(bridge), Figures::of(floor));
     let row = |name: &str, x: &Figures| {
         format!(
-            "| | {name} | {:.2} s | {:.2} µs | {:.1} ms | {:.1} ms | {:.2}% | {:.1} MiB | {:.1} KiB | {:.1} KiB |\n",
+            "| | {name} | {:.2} s | {:.2} µs | {:.1} ms | {:.1} ms | {:.2}% | {:.1} MiB | {:.1} KiB | {} |\n",
             x.cpu,
             x.cpu_per_event_us,
             x.p50_ms,
@@ -157,7 +167,7 @@ pub fn report(scenario: &Scenario, bridge: &[Measurement], floor: &[Measurement]
             x.delivered,
             x.peak_rss_mib,
             x.per_client_kib,
-            x.per_idle_client_kib
+            shown(x.per_idle_client_kib, " KiB")
         )
     };
     let ratio = |a: f64, b: f64| a / b;
@@ -169,14 +179,14 @@ pub fn report(scenario: &Scenario, bridge: &[Measurement], floor: &[Measurement]
     text.push_str(&row("floor", &f));
     let _ = writeln!(
         text,
-        "| | **bridge / floor** | {:.2}× | **{:.2}×** | {:.2}× | **{:.2}×** | | {:.1}× | {:.1}× | {:.1}× |",
+        "| | **bridge / floor** | {:.2}× | **{:.2}×** | {:.2}× | **{:.2}×** | | {:.1}× | {:.1}× | {} |",
         ratio(b.cpu, f.cpu),
         ratio(b.cpu_per_event_us, f.cpu_per_event_us),
         ratio(b.p50_ms, f.p50_ms),
         ratio(b.p99_ms, f.p99_ms),
         ratio(b.peak_rss_mib, f.peak_rss_mib),
         ratio(b.per_client_kib, f.per_client_kib),
-        ratio(b.per_idle_client_kib, f.per_idle_client_kib),
+        shown(ratio(b.per_idle_client_kib, f.per_idle_client_kib), "×"),
     );
     let loads = |runs: &[Measurement]| {
         runs.iter()
