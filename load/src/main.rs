@@ -379,6 +379,18 @@ async fn measure(
         // Same bounds on both sides: adding cannot fail.
         let _ = measurement.latency.add(tally.latency());
     }
+    // An idle client must be held to the end: one that never connected or
+    // was dropped makes the run incomplete.
+    for (tally, requested) in &idle {
+        let failed = tally.failed.load(Ordering::Relaxed);
+        if let Some(error) = tally.first_error() {
+            println!(
+                "idle {}: {failed} failed; first failure: {error}",
+                tally.transport.name()
+            );
+        }
+        measurement.complete &= tally.ready.load(Ordering::Relaxed) == *requested && failed == 0;
+    }
     if !measurement.complete {
         println!("{}", daemon.log_tail());
     }
