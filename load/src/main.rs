@@ -11,6 +11,11 @@
 //! event parsed (see [`tally`]); and the daemon's CPU time over the window
 //! and its resident memory, before the clients and at its peak.
 //!
+//! With `--idle N` it first holds N idle clients (half SSE, half
+//! WebSocket), which take their snapshot and read what they are sent but
+//! are measured only for the memory they cost the daemon: its RSS once
+//! they are connected, before the measured clients, over its RSS before.
+//!
 //! With `--compare-floor` it runs the daemon and the floor server
 //! (`esplora-floor`, see its crate docs) alternately, `--runs` times each,
 //! on each `--scenario`, and prints per scenario the medians of CPU per
