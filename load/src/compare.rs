@@ -84,7 +84,7 @@ pub struct Measurement {
     pub latency: Histogram<u64>,
     pub peak_rss_kib: u64,
     /// Before any client connected.
-    pub idle_rss_kib: u64,
+    pub bare_rss_kib: u64,
     /// Once the idle clients had connected, before the measured ones.
     pub held_rss_kib: u64,
     /// Measured clients connected.
@@ -128,7 +128,7 @@ impl Figures {
             }),
             per_idle_client_kib: each(&|run| match run.idle_clients {
                 0 => f64::NAN,
-                idle => run.held_rss_kib.saturating_sub(run.idle_rss_kib) as f64 / idle as f64,
+                idle => run.held_rss_kib.saturating_sub(run.bare_rss_kib) as f64 / idle as f64,
             }),
         }
     }

@@ -253,7 +253,7 @@ async fn measure(
     stdin: std::process::ChildStdin,
     start: Instant,
 ) -> anyhow::Result<Measurement> {
-    let (idle_rss, _) = daemon.memory_kib()?;
+    let (bare_rss, _) = daemon.memory_kib()?;
     let mut tasks = JoinSet::new();
     let handshakes = Arc::new(Semaphore::new(args.parallel.max(1)));
     let connect_limit = Duration::from_secs_f64(args.connect_secs);
@@ -282,7 +282,7 @@ async fn measure(
                 .map(|(tally, _)| tally.failed.load(Ordering::Relaxed))
                 .sum::<u64>(),
             held_rss as f64 / 1024.0,
-            held_rss.saturating_sub(idle_rss) as f64 / idle_ready.max(1) as f64
+            held_rss.saturating_sub(bare_rss) as f64 / idle_ready.max(1) as f64
         );
     }
     let tallies = [
@@ -351,7 +351,7 @@ async fn measure(
         "daemon: cpu {cpu:.3} s over {elapsed:.2} s ({:.2}% of one core); \
          rss before clients {:.1} MiB, peak {:.1} MiB; per client {per_client}",
         100.0 * cpu / elapsed,
-        idle_rss as f64 / 1024.0,
+        bare_rss as f64 / 1024.0,
         peak_rss as f64 / 1024.0
     );
     // The clients share the daemon's machine: what they cost is what the
@@ -366,7 +366,7 @@ async fn measure(
         received: 0,
         latency: tally::histogram(),
         peak_rss_kib: peak_rss,
-        idle_rss_kib: idle_rss,
+        bare_rss_kib: bare_rss,
         held_rss_kib: held_rss,
         clients: connected,
         idle_clients: idle_ready,
