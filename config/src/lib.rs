@@ -37,7 +37,7 @@
 //! listen = "127.0.0.1:8080"  # IP:PORT
 //! history = 1024             # events kept for resume, 1..=1000000
 //! keepalive_secs = 15        # SSE comment / WebSocket ping interval, 1..=3600
-//! max_connections = 4096     # one more is answered 503
+//! max_connections = 65536    # one more is answered 503
 //! max_header_bytes = 16384   # request head; larger is 431, 8192..=1048576
 //! max_body_bytes = 4096      # request body; larger is 413
 //! max_ws_frame_bytes = 65536 # a client's WebSocket frame; larger closes with 1009

@@ -117,7 +117,9 @@ pub struct HttpConfig {
     #[serde(deserialize_with = "fields::keepalive")]
     pub keepalive_secs: u64,
     /// `max_connections`: open connections at most; one more is answered
-    /// `503` and closed at once. 1 to 1 000 000; default 4096.
+    /// `503` and closed at once. 1 to 1 000 000; default 65536: an idle
+    /// client costs the daemon about 3 KiB, so 50,000 about 150 MiB
+    /// (BENCHMARKS.md).
     #[serde(deserialize_with = "fields::max_connections")]
     pub max_connections: usize,
     /// `max_header_bytes`: the largest request head (request line and
@@ -179,7 +181,7 @@ impl Default for HttpConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             history: 1024,
             keepalive_secs: 15,
-            max_connections: 4096,
+            max_connections: 65536,
             max_header_bytes: 16 * 1024,
             max_body_bytes: 4096,
             max_ws_frame_bytes: 64 * 1024,

@@ -59,7 +59,7 @@ fn empty_file_gives_the_defaults() {
     );
     assert_eq!(config.http.history, 1024);
     assert_eq!(config.http.keepalive_secs, 15);
-    assert_eq!(config.http.max_connections, 4096);
+    assert_eq!(config.http.max_connections, 65536);
     assert_eq!(config.http.max_header_bytes, 16384);
     assert_eq!(config.http.max_body_bytes, 4096);
     assert_eq!(config.http.max_ws_frame_bytes, 65536);

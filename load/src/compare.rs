@@ -12,16 +12,27 @@ use std::str::FromStr;
 use hdrhistogram::Histogram;
 
 /// The table's head, in Markdown.
-pub const HEADER: &str = "| scenario | server | CPU | CPU per event | p50 | p99 | delivered | peak RSS | per client |\n\
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |";
+pub const HEADER: &str = "| scenario | server | CPU | CPU per event | p50 | p99 | delivered | peak RSS | per client | per idle client |\n\
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |";
 
-/// Clients and the board's rate and length: SSE+WS@HZxSECS.
+/// Clients and the board's rate and length: SSE+WS@HZxSECS, and the idle
+/// clients held besides (`--idle`, the same for every scenario).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
     pub sse: u64,
     pub ws: u64,
     pub rate_hz: f64,
     pub secs: f64,
+    /// Idle clients, half SSE and half WebSocket: connected before the
+    /// measured ones, and left out of every figure but memory.
+    pub idle: u64,
+}
+
+impl Scenario {
+    /// Every client the server holds at once.
+    pub fn clients(&self) -> u64 {
+        self.sse + self.ws + self.idle
+    }
 }
 
 impl FromStr for Scenario {
@@ -37,6 +48,7 @@ impl FromStr for Scenario {
             ws: ws.trim().parse().map_err(|_| bad())?,
             rate_hz: rate_hz.trim().parse().map_err(|_| bad())?,
             secs: secs.trim().parse().map_err(|_| bad())?,
+            idle: 0,
         };
         let positive = |value: f64| value > 0.0 && value.is_finite();
         if positive(scenario.rate_hz) && positive(scenario.secs) {
@@ -53,7 +65,11 @@ impl fmt::Display for Scenario {
             f,
             "{} SSE + {} WS, {} Hz, {} s",
             self.sse, self.ws, self.rate_hz, self.secs
-        )
+        )?;
+        if self.idle > 0 {
+            write!(f, ", {} idle", self.idle)?;
+        }
+        Ok(())
     }
 }
 
@@ -68,8 +84,13 @@ pub struct Measurement {
     pub latency: Histogram<u64>,
     pub peak_rss_kib: u64,
     /// Before any client connected.
-    pub idle_rss_kib: u64,
+    pub bare_rss_kib: u64,
+    /// Once the idle clients had connected, before the measured ones.
+    pub held_rss_kib: u64,
+    /// Measured clients connected.
     pub clients: u64,
+    /// Idle clients connected.
+    pub idle_clients: u64,
     /// Every client connected and received every event.
     pub complete: bool,
     /// The load average before and after the run.
@@ -85,6 +106,8 @@ struct Figures {
     delivered: f64,
     peak_rss_mib: f64,
     per_client_kib: f64,
+    /// NaN without idle clients.
+    per_idle_client_kib: f64,
 }
 
 impl Figures {
@@ -101,9 +124,23 @@ impl Figures {
             delivered: each(&|run| 100.0 * run.received as f64 / run.expected.max(1) as f64),
             peak_rss_mib: each(&|run| run.peak_rss_kib as f64 / 1024.0),
             per_client_kib: each(&|run| {
-                run.peak_rss_kib.saturating_sub(run.idle_rss_kib) as f64 / run.clients.max(1) as f64
+                run.peak_rss_kib.saturating_sub(run.held_rss_kib) as f64 / run.clients.max(1) as f64
+            }),
+            per_idle_client_kib: each(&|run| match run.idle_clients {
+                0 => f64::NAN,
+                idle => run.held_rss_kib.saturating_sub(run.bare_rss_kib) as f64 / idle as f64,
             }),
         }
+    }
+}
+
+/// `value` to one decimal followed by `unit`, or `-` when there is none
+/// (NaN).
+fn shown(value: f64, unit: &str) -> String {
+    if value.is_nan() {
+        "-".to_owned()
+    } else {
+        format!("{value:.1}{unit}")
     }
 }
 
@@ -122,32 +159,34 @@ pub fn report(scenario: &Scenario, bridge: &[Measurement], floor: &[Measurement]
     let (b, f) = (Figures::of(bridge), Figures::of(floor));
     let row = |name: &str, x: &Figures| {
         format!(
-            "| | {name} | {:.2} s | {:.2} µs | {:.1} ms | {:.1} ms | {:.2}% | {:.1} MiB | {:.1} KiB |\n",
+            "| | {name} | {:.2} s | {:.2} µs | {:.1} ms | {:.1} ms | {:.2}% | {:.1} MiB | {:.1} KiB | {} |\n",
             x.cpu,
             x.cpu_per_event_us,
             x.p50_ms,
             x.p99_ms,
             x.delivered,
             x.peak_rss_mib,
-            x.per_client_kib
+            x.per_client_kib,
+            shown(x.per_idle_client_kib, " KiB")
         )
     };
     let ratio = |a: f64, b: f64| a / b;
     let mut text = format!(
-        "| {scenario} (median of {}) | | | | | | | | |\n",
+        "| {scenario} (median of {}) | | | | | | | | | |\n",
         bridge.len()
     );
     text.push_str(&row("bridge", &b));
     text.push_str(&row("floor", &f));
     let _ = writeln!(
         text,
-        "| | **bridge / floor** | {:.2}× | **{:.2}×** | {:.2}× | **{:.2}×** | | {:.1}× | {:.1}× |",
+        "| | **bridge / floor** | {:.2}× | **{:.2}×** | {:.2}× | **{:.2}×** | | {:.1}× | {:.1}× | {} |",
         ratio(b.cpu, f.cpu),
         ratio(b.cpu_per_event_us, f.cpu_per_event_us),
         ratio(b.p50_ms, f.p50_ms),
         ratio(b.p99_ms, f.p99_ms),
         ratio(b.peak_rss_mib, f.peak_rss_mib),
         ratio(b.per_client_kib, f.per_client_kib),
+        shown(ratio(b.per_idle_client_kib, f.per_idle_client_kib), "×"),
     );
     let loads = |runs: &[Measurement]| {
         runs.iter()
@@ -157,7 +196,7 @@ pub fn report(scenario: &Scenario, bridge: &[Measurement], floor: &[Measurement]
     };
     let _ = writeln!(
         text,
-        "| | load (1/5/15 min, before / after) | bridge: {} | floor: {} | | | | | |",
+        "| | load (1/5/15 min, before / after) | bridge: {} | floor: {} | | | | | | |",
         loads(bridge),
         loads(floor)
     );
@@ -177,10 +216,20 @@ mod tests {
                 sse: 250,
                 ws: 250,
                 rate_hz: 100.0,
-                secs: 8.0
+                secs: 8.0,
+                idle: 0,
             }
         );
         assert_eq!(scenario.to_string(), "250 SSE + 250 WS, 100 Hz, 8 s");
+        let held = Scenario {
+            idle: 50_000,
+            ..scenario
+        };
+        assert_eq!(
+            held.to_string(),
+            "250 SSE + 250 WS, 100 Hz, 8 s, 50000 idle"
+        );
+        assert_eq!(held.clients(), 50_500);
         assert!("250+250@0x8".parse::<Scenario>().is_err());
         assert!("250@100x8".parse::<Scenario>().is_err());
     }

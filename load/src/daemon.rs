@@ -39,9 +39,8 @@ pub const BRIDGE_ARGS: &[&str] = &[
 /// The floor's arguments: it reads stdin in any case.
 pub const FLOOR_ARGS: &[&str] = &["--listen", "127.0.0.1:0"];
 
-/// The daemon's config file: `[http] max_connections` above the run's
-/// clients, which the default (4,096) is not at 10,000. Removed when
-/// dropped.
+/// The daemon's config file: `[http] max_connections` just above the
+/// run's clients, whatever the default (65,536). Removed when dropped.
 pub struct ConfigFile(pub PathBuf);
 
 impl ConfigFile {

@@ -11,6 +11,11 @@
 //! event parsed (see [`tally`]); and the daemon's CPU time over the window
 //! and its resident memory, before the clients and at its peak.
 //!
+//! With `--idle N` it first holds N idle clients (half SSE, half
+//! WebSocket), which take their snapshot and read what they are sent but
+//! are measured only for the memory they cost the daemon: its RSS once
+//! they are connected, before the measured clients, over its RSS before.
+//!
 //! With `--compare-floor` it runs the daemon and the floor server
 //! (`esplora-floor`, see its crate docs) alternately, `--runs` times each,
 //! on each `--scenario`, and prints per scenario the medians of CPU per
@@ -60,6 +65,12 @@ struct Args {
     /// WebSocket clients.
     #[arg(long, default_value_t = 0)]
     ws: u64,
+    /// Idle clients, half SSE and half WebSocket, in every scenario: they
+    /// connect before the measured clients and take their snapshot, and are
+    /// left out of every figure but the memory they cost (reported per idle
+    /// client). They read what they are sent, as every subscriber must.
+    #[arg(long, default_value_t = 0)]
+    idle: u64,
     /// The board's rate, in lines a second.
     #[arg(long, default_value_t = 100.0, value_parser = positive)]
     rate_hz: f64,
@@ -133,12 +144,19 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             ws: args.ws,
             rate_hz: args.rate_hz,
             secs: args.secs,
+            idle: args.idle,
         }]
     } else {
-        args.scenario.clone()
+        args.scenario
+            .iter()
+            .map(|scenario| Scenario {
+                idle: args.idle,
+                ..scenario.clone()
+            })
+            .collect()
     };
     for scenario in &scenarios {
-        let clients = scenario.sse + scenario.ws;
+        let clients = scenario.clients();
         // Each client is a socket here and one in the daemon, plus a few spare.
         anyhow::ensure!(
             clients + 64 <= files,
@@ -203,7 +221,7 @@ async fn run_once(
     println!("load before: {load_before}");
     let (config, fixed) = match server {
         Server::Bridge => (
-            Some(ConfigFile::for_clients(scenario.sse + scenario.ws)?),
+            Some(ConfigFile::for_clients(scenario.clients())?),
             BRIDGE_ARGS,
         ),
         Server::Floor => (None, FLOOR_ARGS),
@@ -235,46 +253,51 @@ async fn measure(
     stdin: std::process::ChildStdin,
     start: Instant,
 ) -> anyhow::Result<Measurement> {
-    let (idle_rss, _) = daemon.memory_kib()?;
+    let (bare_rss, _) = daemon.memory_kib()?;
+    let mut tasks = JoinSet::new();
+    let handshakes = Arc::new(Semaphore::new(args.parallel.max(1)));
+    let connect_limit = Duration::from_secs_f64(args.connect_secs);
+    let idle = [
+        (
+            Arc::new(Tally::new(Transport::Sse, start)),
+            scenario.idle / 2,
+        ),
+        (
+            Arc::new(Tally::new(Transport::Ws, start)),
+            scenario.idle - scenario.idle / 2,
+        ),
+    ];
+    let connecting = Instant::now();
+    connect(&idle, daemon.addr, &handshakes, &mut tasks, connect_limit).await;
+    let idle_time = connecting.elapsed();
+    let (held_rss, _) = daemon.memory_kib()?;
+    let idle_ready = ready(&idle);
+    if scenario.idle > 0 {
+        println!(
+            "idle: {idle_ready}/{} clients connected in {:.2} s (failed {}); rss {:.1} MiB; \
+             per idle client {:.1} KiB",
+            scenario.idle,
+            idle_time.as_secs_f64(),
+            idle.iter()
+                .map(|(tally, _)| tally.failed.load(Ordering::Relaxed))
+                .sum::<u64>(),
+            held_rss as f64 / 1024.0,
+            held_rss.saturating_sub(bare_rss) as f64 / idle_ready.max(1) as f64
+        );
+    }
     let tallies = [
         (Arc::new(Tally::new(Transport::Sse, start)), scenario.sse),
         (Arc::new(Tally::new(Transport::Ws, start)), scenario.ws),
     ];
-    let mut tasks = JoinSet::new();
-    let handshakes = Arc::new(Semaphore::new(args.parallel.max(1)));
-    for (tally, count) in &tallies {
-        for _ in 0..*count {
-            let tally = Arc::clone(tally);
-            let handshakes = Arc::clone(&handshakes);
-            let addr = daemon.addr;
-            tasks.spawn(async move {
-                let Ok(permit) = handshakes.acquire_owned().await else {
-                    return;
-                };
-                let ready = {
-                    let tally = Arc::clone(&tally);
-                    move || {
-                        tally.ready.fetch_add(1, Ordering::Relaxed);
-                        drop(permit);
-                    }
-                };
-                let ended = match tally.transport {
-                    Transport::Sse => sse::client(addr, Arc::clone(&tally), ready).await,
-                    Transport::Ws => ws::client(addr, Arc::clone(&tally), ready).await,
-                };
-                if let Err(error) = ended {
-                    tally.fail(format!("{error:#}"));
-                }
-            });
-        }
-    }
     let connecting = Instant::now();
-    let settled = || {
-        tallies.iter().all(|(tally, count)| {
-            tally.ready.load(Ordering::Relaxed) + tally.failed.load(Ordering::Relaxed) >= *count
-        })
-    };
-    wait_until(Duration::from_secs_f64(args.connect_secs), settled).await;
+    connect(
+        &tallies,
+        daemon.addr,
+        &handshakes,
+        &mut tasks,
+        connect_limit,
+    )
+    .await;
     let connect_time = connecting.elapsed();
 
     let cpu_before = daemon.cpu_seconds()?;
@@ -309,10 +332,7 @@ async fn measure(
         "the daemon stopped reading after {} of {lines} lines",
         written.lines
     );
-    let connected: u64 = tallies
-        .iter()
-        .map(|(tally, _)| tally.ready.load(Ordering::Relaxed))
-        .sum();
+    let connected = ready(&tallies);
     println!(
         "board: {} lines at {} Hz; {connected} clients connected in {:.2} s",
         written.lines,
@@ -322,7 +342,7 @@ async fn measure(
     let per_client = if connected > 0 {
         format!(
             "{:.1} KiB",
-            peak_rss.saturating_sub(idle_rss) as f64 / connected as f64
+            peak_rss.saturating_sub(held_rss) as f64 / connected as f64
         )
     } else {
         "-".to_owned()
@@ -331,7 +351,7 @@ async fn measure(
         "daemon: cpu {cpu:.3} s over {elapsed:.2} s ({:.2}% of one core); \
          rss before clients {:.1} MiB, peak {:.1} MiB; per client {per_client}",
         100.0 * cpu / elapsed,
-        idle_rss as f64 / 1024.0,
+        bare_rss as f64 / 1024.0,
         peak_rss as f64 / 1024.0
     );
     // The clients share the daemon's machine: what they cost is what the
@@ -346,8 +366,10 @@ async fn measure(
         received: 0,
         latency: tally::histogram(),
         peak_rss_kib: peak_rss,
-        idle_rss_kib: idle_rss,
+        bare_rss_kib: bare_rss,
+        held_rss_kib: held_rss,
         clients: connected,
+        idle_clients: idle_ready,
         complete: true,
         load: String::new(),
     };
@@ -362,10 +384,73 @@ async fn measure(
         // Same bounds on both sides: adding cannot fail.
         let _ = measurement.latency.add(tally.latency());
     }
+    // An idle client must be held to the end: one that never connected or
+    // was dropped makes the run incomplete.
+    for (tally, requested) in &idle {
+        let failed = tally.failed.load(Ordering::Relaxed);
+        if let Some(error) = tally.first_error() {
+            println!(
+                "idle {}: {failed} failed; first failure: {error}",
+                tally.transport.name()
+            );
+        }
+        measurement.complete &= tally.ready.load(Ordering::Relaxed) == *requested && failed == 0;
+    }
     if !measurement.complete {
         println!("{}", daemon.log_tail());
     }
     Ok(measurement)
+}
+
+/// Connects each tally's count of clients, `parallel` handshakes at a
+/// time, each client a task in `tasks` that runs until the run ends; returns
+/// once every one has had its snapshot or failed, or after `limit`.
+async fn connect(
+    tallies: &[(Arc<Tally>, u64)],
+    addr: std::net::SocketAddr,
+    handshakes: &Arc<Semaphore>,
+    tasks: &mut JoinSet<()>,
+    limit: Duration,
+) {
+    for (tally, count) in tallies {
+        for _ in 0..*count {
+            let tally = Arc::clone(tally);
+            let handshakes = Arc::clone(handshakes);
+            tasks.spawn(async move {
+                let Ok(permit) = handshakes.acquire_owned().await else {
+                    return;
+                };
+                let ready = {
+                    let tally = Arc::clone(&tally);
+                    move || {
+                        tally.ready.fetch_add(1, Ordering::Relaxed);
+                        drop(permit);
+                    }
+                };
+                let ended = match tally.transport {
+                    Transport::Sse => sse::client(addr, Arc::clone(&tally), ready).await,
+                    Transport::Ws => ws::client(addr, Arc::clone(&tally), ready).await,
+                };
+                if let Err(error) = ended {
+                    tally.fail(format!("{error:#}"));
+                }
+            });
+        }
+    }
+    let settled = || {
+        tallies.iter().all(|(tally, count)| {
+            tally.ready.load(Ordering::Relaxed) + tally.failed.load(Ordering::Relaxed) >= *count
+        })
+    };
+    wait_until(limit, settled).await;
+}
+
+/// Clients of these tallies that have had their snapshot.
+fn ready(tallies: &[(Arc<Tally>, u64)]) -> u64 {
+    tallies
+        .iter()
+        .map(|(tally, _)| tally.ready.load(Ordering::Relaxed))
+        .sum()
 }
 
 /// Prints one transport's line; whether all its clients connected, stayed,

@@ -1,6 +1,7 @@
 //! The load tool in its short mode, against the real daemon: 20 SSE and 20
 //! WebSocket clients for 3 s at 100 Hz, every event received; and its
-//! comparison with the floor server, shorter still.
+//! comparison with the floor server, shorter still, with a few idle clients
+//! held besides.
 //!
 //! The daemon is the `esplora-bridge` binary beside the tool, which
 //! `cargo test --workspace` builds (the bridge's own tests need it); the
@@ -59,7 +60,13 @@ fn a_short_run_delivers_every_event_to_every_client() {
 
 #[test]
 fn the_floor_delivers_the_same_events_and_the_comparison_is_printed() {
-    let stdout = load_tool(&["--compare-floor", "--scenario", "10+10@100x1"]);
+    let stdout = load_tool(&[
+        "--compare-floor",
+        "--scenario",
+        "10+10@100x1",
+        "--idle",
+        "10",
+    ]);
     let runs: Vec<&str> = stdout
         .lines()
         .filter(|line| line.starts_with("sse: ") || line.starts_with("ws: "))
@@ -71,8 +78,17 @@ fn the_floor_delivers_the_same_events_and_the_comparison_is_printed() {
             "{run}\n{stdout}"
         );
     }
+    let held: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("idle: 10/10 clients connected"))
+        .collect();
+    assert_eq!(
+        held.len(),
+        2,
+        "both servers held the idle clients:\n{stdout}"
+    );
     assert!(
-        stdout.contains("| 10 SSE + 10 WS, 100 Hz, 1 s (median of 1) |"),
+        stdout.contains("| 10 SSE + 10 WS, 100 Hz, 1 s, 10 idle (median of 1) |"),
         "{stdout}"
     );
     assert!(stdout.contains("| | **bridge / floor** |"), "{stdout}");
