@@ -48,22 +48,15 @@ pub async fn answer(request: &Request<Incoming>, state: &AppState) -> Response<B
         })
     })
     .await;
-    match answered {
-        Ok(Ok((body, content_type))) => with_type(body, content_type),
-        Ok(Err(QueryError::Bad(bad))) => bad_request(BadRequest(format!("{bad}\n"))),
-        Ok(Err(error)) => {
-            warn!("cannot answer /api/history: {error}");
-            plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "cannot read the history store\n",
-            )
-        }
-        Err(error) => {
-            warn!("the /api/history query failed: {error}");
-            plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "cannot read the history store\n",
-            )
-        }
-    }
+    let failed = match answered {
+        Ok(Ok((body, content_type))) => return with_type(body, content_type),
+        Ok(Err(QueryError::Bad(bad))) => return bad_request(BadRequest(format!("{bad}\n"))),
+        Ok(Err(error)) => error.to_string(),
+        Err(error) => error.to_string(),
+    };
+    warn!("cannot answer /api/history: {failed}");
+    plain(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "cannot read the history store\n",
+    )
 }
