@@ -13,7 +13,7 @@
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::common::pty::Port;
 use crate::common::{Daemon, WAIT, tool};
@@ -23,6 +23,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
+
+/// How long a chromedriver may take to start. Longer than [`WAIT`]: the
+/// page tests run side by side, so a dozen chromedrivers and browsers can
+/// start at once on two cores, beside the other tests.
+const START: Duration = Duration::from_secs(60);
 
 /// A chromedriver on a port it picked itself. It runs in a process group
 /// of its own, which the browsers it starts join, so that dropping it
@@ -55,11 +60,11 @@ impl Chromedriver {
                 }
             }
         });
-        let port = match rx.recv_timeout(WAIT) {
+        let port = match rx.recv_timeout(START) {
             Ok(port) => port,
             Err(_) => {
                 let _ = child.kill();
-                panic!("chromedriver did not say its port within {WAIT:?}");
+                panic!("chromedriver did not say its port within {START:?}");
             }
         };
         Chromedriver {
