@@ -59,6 +59,12 @@ pub struct Changes {
 #[error("a raw block does not decode: {0}")]
 pub struct Corrupt(&'static str);
 
+impl Corrupt {
+    pub(super) fn new(reason: &'static str) -> Corrupt {
+        Corrupt(reason)
+    }
+}
+
 impl Changes {
     pub fn len(&self) -> usize {
         self.times.len()
@@ -223,15 +229,15 @@ impl Changes {
     }
 }
 
-fn zigzag(n: i64) -> u64 {
+pub(super) fn zigzag(n: i64) -> u64 {
     ((n << 1) ^ (n >> 63)) as u64
 }
 
-fn unzigzag(n: u64) -> i64 {
+pub(super) fn unzigzag(n: u64) -> i64 {
     ((n >> 1) as i64) ^ -((n & 1) as i64)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;
@@ -239,7 +245,7 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     out.push(n as u8);
 }
 
-fn take_varint(bytes: &mut &[u8]) -> Result<u64, Corrupt> {
+pub(super) fn take_varint(bytes: &mut &[u8]) -> Result<u64, Corrupt> {
     let mut n = 0u64;
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = bytes.split_first().ok_or(Corrupt("truncated"))?;

@@ -13,6 +13,7 @@
 //!
 //! - [`schema`]: the tables, opening a file as a store, migrations.
 //! - [`block`]: the compact encoding of raw changes.
+//! - [`chunk`]: raw lines with one time a line (work in progress).
 //! - [`bucket`]: aggregates and bucket maths, no I/O.
 //! - [`writer`]: the writer thread.
 //! - [`retention`]: retention and `max_bytes`, a step at a time.
@@ -23,6 +24,7 @@
 
 pub mod block;
 pub mod bucket;
+pub mod chunk;
 pub mod metrics;
 pub mod query;
 pub mod render;
