@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use esplora_bridge::source::demo::Board;
+use esplora_bridge::store::block::Changes;
+use esplora_bridge::store::chunk::Chunk;
 use esplora_bridge::store::metrics::Metrics;
 use esplora_bridge::store::request::{MAX_BUCKETS, Request};
 use esplora_bridge::store::retention::{Retention, used_bytes};
@@ -216,6 +218,82 @@ fn filled_store(lines: i64) -> PathBuf {
     path
 }
 
+/// The raw payload of `lines` lines two ways, without SQLite: per-field
+/// blocks (a time per change, as the store keeps them today) against chunks
+/// (a time per line, [`Chunk`]), each closed at DEFLATE level 9; and the
+/// entropy of the chunks' parts: the line times, and each field's line gaps
+/// (which lines it changed in).
+fn compare_layouts(lines: i64) {
+    let started = Instant::now();
+    let mut lines_of = Lines::new(1);
+    let start = END - lines * 10;
+    let mut changes = 0u64;
+    let mut blocks: Vec<(Name, Changes)> = Vec::new();
+    let mut block_bytes = 0usize;
+    let mut chunk = Chunk::default();
+    let (mut chunk_times, mut chunk_fields) = (0usize, 0usize);
+    let mut close = |chunk: &Chunk| {
+        let (times, fields) = chunk.encode(true);
+        chunk_times += times.len();
+        chunk_fields += fields.iter().map(|(_, blob)| blob.len()).sum::<usize>();
+    };
+    let mut line_times = Histograms::default();
+    let mut gaps = Histograms::default();
+    let mut last_line: BTreeMap<String, i64> = BTreeMap::new();
+    let mut last_t = None;
+    for i in 0..lines {
+        let (at, values) = lines_of.next(10);
+        let t = start + at;
+        changes += values.len() as u64;
+        if let Some(before) = last_t {
+            line_times.add("line", t - before);
+        }
+        last_t = Some(t);
+        for (name, value) in values.iter() {
+            if let Some(before) = last_line.insert(name.to_string(), i) {
+                gaps.add(&name, i - before);
+            }
+            match blocks.iter_mut().find(|(field, _)| *field == name) {
+                Some((_, block)) => {
+                    if !block.fits(t, value) {
+                        block_bytes += block.encode(true).len();
+                        block.clear();
+                    }
+                    block.push(t, value);
+                }
+                None => {
+                    let mut block = Changes::default();
+                    block.push(t, value);
+                    blocks.push((name, block));
+                }
+            }
+        }
+        if !chunk.fits(t, values) {
+            close(&chunk);
+            chunk.clear();
+        }
+        chunk.push(t, values);
+    }
+    close(&chunk);
+    block_bytes += blocks
+        .iter()
+        .map(|(_, block)| block.encode(true).len())
+        .sum::<usize>();
+    let per = |bytes: f64| bytes / changes as f64;
+    println!(
+        "layouts over {lines} lines, {changes} changes, in {:.0?} (DEFLATE payload, no SQLite \
+         pages): per-field blocks {:.3} bytes a change; chunks {:.3} (line times {:.3}, \
+         fields {:.3}); entropy of line-time deltas {:.3}, of fields' line gaps {:.3}",
+        started.elapsed(),
+        per(block_bytes as f64),
+        per((chunk_times + chunk_fields) as f64),
+        per(chunk_times as f64),
+        per(chunk_fields as f64),
+        per(line_times.bytes()),
+        per(gaps.bytes()),
+    );
+}
+
 /// Each table's and index's share of the file (SQLite's dbstat).
 fn print_tables(conn: &rusqlite::Connection, changes: u64) {
     let Ok(mut statement) = conn
@@ -317,6 +395,7 @@ fn bench_ingest(c: &mut Criterion) {
 /// the whole week in the store.
 fn bench_query(c: &mut Criterion) {
     let lines = if full_run() { 7 * 8_640_000 } else { 360_000 };
+    compare_layouts(if full_run() { 8_640_000 } else { 360_000 });
     let path = filled_store(lines);
     let conn = schema::open_reader(&path).expect("the store opens");
     let mut group = c.benchmark_group("history/query");

@@ -21,7 +21,6 @@
 
 use std::io::{Read, Write};
 
-use esplora_parser::Number;
 use flate2::Compression;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
@@ -151,6 +150,8 @@ impl Chunk {
 
 #[cfg(test)]
 mod tests {
+    use esplora_parser::Number;
+
     use super::*;
 
     /// One field's changes over `lines`, times in ms, as a per-field block
