@@ -473,7 +473,7 @@ async fn retention_trims_backdated_rows_of_a_real_store() {
     for i in 0..3_000i64 {
         let t = now - 10 * day + i;
         tx.execute(
-            "INSERT INTO raw_block (field, t_first_ms, t_last_ms, count, data) VALUES (1, ?1, ?1, 1, x'00')",
+            "INSERT INTO raw_chunk (t_first_ms, t_last_ms, lines, data) VALUES (?1, ?1, 1, x'00')",
             [t],
         )
         .unwrap();
@@ -520,7 +520,7 @@ async fn retention_trims_backdated_rows_of_a_real_store() {
     let old = (now - 7 * day) / 1000;
     assert_eq!(
         count(&format!(
-            "SELECT count(*) FROM raw_block WHERE t_last_ms < {}",
+            "SELECT count(*) FROM raw_chunk WHERE t_last_ms < {}",
             old * 1000
         )),
         0

@@ -191,7 +191,7 @@ fn filled_store(lines: i64) -> PathBuf {
             writer.trim(start + at);
         }
     }
-    writer.close_blocks();
+    writer.close();
     writer.commit();
     drop(writer);
     let conn = rusqlite::Connection::open(&path).expect("the bench store opens");

@@ -56,6 +56,18 @@ const MIGRATIONS: &[&str] = &[
         kind TEXT NOT NULL
     );
     CREATE INDEX mark_by_time ON mark (t_ms);",
+    // 2: raw chunks (a time a line) in place of per-field raw blocks. The
+    // blocks were never in a release; they are dropped, the rollups kept.
+    "CREATE TABLE raw_chunk (
+        id INTEGER PRIMARY KEY,
+        t_first_ms INTEGER NOT NULL,
+        t_last_ms INTEGER NOT NULL,
+        lines INTEGER NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE INDEX raw_chunk_by_start ON raw_chunk (t_first_ms);
+    CREATE INDEX raw_chunk_by_end ON raw_chunk (t_last_ms);
+    DROP TABLE raw_block;",
 ];
 
 /// The schema version this binary writes and reads.
@@ -113,6 +125,12 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
         return Err(StoreError::NotAStore(path.to_owned()));
     }
     check_version(path, version)?;
+    if version < VERSION {
+        return Err(StoreError::TooOld {
+            path: path.to_owned(),
+            version,
+        });
+    }
     Ok(conn)
 }
 
