@@ -180,6 +180,37 @@ mod tests {
     }
 
     #[test]
+    fn a_schema_1_store_keeps_its_rollups_and_readers_wait_for_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(MIGRATIONS[0]).unwrap();
+        old.execute_batch(
+            "INSERT INTO field (name) VALUES ('light');
+             INSERT INTO rollup_minute VALUES (1, 60, 1, 2, 3, 2, 2);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(old);
+        let error = open_reader(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("h.sqlite") && error.contains("schema 1") && error.contains("migrate"),
+            "{error}"
+        );
+
+        drop(open_writer(&path).unwrap());
+        let reader = open_reader(&path).unwrap();
+        assert_eq!(user_version(&reader).unwrap(), VERSION);
+        let count = |sql: &str| -> i64 { reader.query_row(sql, [], |row| row.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM rollup_minute"), 1);
+        assert_eq!(count("SELECT count(*) FROM raw_chunk"), 0);
+        assert_eq!(
+            count("SELECT count(*) FROM sqlite_schema WHERE name = 'raw_block'"),
+            0
+        );
+    }
+
+    #[test]
     fn other_files_are_refused_with_the_path_and_why() {
         let dir = tempfile::tempdir().unwrap();
         let text = dir.path().join("notes.txt");
