@@ -21,8 +21,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use esplora_bridge::source::demo::Board;
-use esplora_bridge::store::block::Changes;
-use esplora_bridge::store::chunk::Chunk;
 use esplora_bridge::store::metrics::Metrics;
 use esplora_bridge::store::request::{MAX_BUCKETS, Request};
 use esplora_bridge::store::retention::{Retention, used_bytes};
@@ -96,12 +94,17 @@ impl Lines {
     }
 }
 
-/// Histograms of each field's value and time deltas, for their entropy:
-/// the fewest bits a lossless store of the deltas needs, field by field.
+/// Histograms of what a chunk stores, for their entropy: the fewest bits
+/// a lossless store of these deltas needs. Each field's value deltas and
+/// line gaps (which lines it changed in), and the lines' time deltas.
 #[derive(Default)]
 struct Entropy {
+    /// Per field: the line it last changed in, and its value then.
     last: BTreeMap<String, (i64, i64)>,
+    line: i64,
+    last_t: Option<i64>,
     values: Histograms,
+    gaps: Histograms,
     times: Histograms,
 }
 
@@ -134,18 +137,22 @@ impl Histograms {
 
 impl Entropy {
     fn add(&mut self, t_ms: i64, values: &Values) {
+        if let Some(t) = self.last_t.replace(t_ms) {
+            self.times.add("line", t_ms - t);
+        }
         for (name, value) in values.iter() {
             let name: &str = &name;
             let scaled = match value {
                 Number::Int(v) => v,
                 Number::Float(v) => (v * 100.0).round() as i64,
             };
-            if let Some(&(t, v)) = self.last.get(name) {
+            if let Some(&(line, v)) = self.last.get(name) {
                 self.values.add(name, scaled - v);
-                self.times.add(name, t_ms - t);
+                self.gaps.add(name, self.line - line);
             }
-            self.last.insert(name.to_owned(), (t_ms, scaled));
+            self.last.insert(name.to_owned(), (self.line, scaled));
         }
+        self.line += 1;
     }
 }
 
@@ -183,9 +190,10 @@ fn filled_store(lines: i64) -> PathBuf {
             t_ms: start + at,
             values: values.clone(),
         });
-        // A commit and a retention step a simulated minute: the same rows
-        // as one a second, since an open block is rewritten whole at each
-        // commit, and the per-second rollups trimmed to a day as they go.
+        // A commit and a retention step a simulated minute: the same file
+        // as one a second, since a full chunk is written whole in place of
+        // its commits' small chunks, and the per-second rollups are
+        // trimmed to a day as they go.
         if i % 6_000 == 5_999 {
             writer.commit();
             writer.trim(start + at);
@@ -209,89 +217,14 @@ fn filled_store(lines: i64) -> PathBuf {
     );
     print_tables(&conn, changes);
     println!(
-        "  entropy of the changes' deltas (a bound for any store of deltas): values {:.3}, \
-         times {:.3} bytes a change",
+        "  entropy of what the chunks store, as deltas (a bound for any store of them): \
+         values {:.3}, fields' line gaps {:.3}, line times {:.3} bytes a change",
         entropy.values.bytes() / changes as f64,
+        entropy.gaps.bytes() / changes as f64,
         entropy.times.bytes() / changes as f64,
     );
     std::fs::write(&done, "").expect("the marker is written");
     path
-}
-
-/// The raw payload of `lines` lines two ways, without SQLite: per-field
-/// blocks (a time per change, as the store keeps them today) against chunks
-/// (a time per line, [`Chunk`]), each closed at DEFLATE level 9; and the
-/// entropy of the chunks' parts: the line times, and each field's line gaps
-/// (which lines it changed in).
-fn compare_layouts(lines: i64) {
-    let started = Instant::now();
-    let mut lines_of = Lines::new(1);
-    let start = END - lines * 10;
-    let mut changes = 0u64;
-    let mut blocks: Vec<(Name, Changes)> = Vec::new();
-    let mut block_bytes = 0usize;
-    let mut chunk = Chunk::default();
-    let (mut chunk_times, mut chunk_fields) = (0usize, 0usize);
-    let mut close = |chunk: &Chunk| {
-        let (times, fields) = chunk.encode(true);
-        chunk_times += times.len();
-        chunk_fields += fields.iter().map(|(_, blob)| blob.len()).sum::<usize>();
-    };
-    let mut line_times = Histograms::default();
-    let mut gaps = Histograms::default();
-    let mut last_line: BTreeMap<String, i64> = BTreeMap::new();
-    let mut last_t = None;
-    for i in 0..lines {
-        let (at, values) = lines_of.next(10);
-        let t = start + at;
-        changes += values.len() as u64;
-        if let Some(before) = last_t {
-            line_times.add("line", t - before);
-        }
-        last_t = Some(t);
-        for (name, value) in values.iter() {
-            if let Some(before) = last_line.insert(name.to_string(), i) {
-                gaps.add(&name, i - before);
-            }
-            match blocks.iter_mut().find(|(field, _)| *field == name) {
-                Some((_, block)) => {
-                    if !block.fits(t, value) {
-                        block_bytes += block.encode(true).len();
-                        block.clear();
-                    }
-                    block.push(t, value);
-                }
-                None => {
-                    let mut block = Changes::default();
-                    block.push(t, value);
-                    blocks.push((name, block));
-                }
-            }
-        }
-        if !chunk.fits(t, values) {
-            close(&chunk);
-            chunk.clear();
-        }
-        chunk.push(t, values);
-    }
-    close(&chunk);
-    block_bytes += blocks
-        .iter()
-        .map(|(_, block)| block.encode(true).len())
-        .sum::<usize>();
-    let per = |bytes: f64| bytes / changes as f64;
-    println!(
-        "layouts over {lines} lines, {changes} changes, in {:.0?} (DEFLATE payload, no SQLite \
-         pages): per-field blocks {:.3} bytes a change; chunks {:.3} (line times {:.3}, \
-         fields {:.3}); entropy of line-time deltas {:.3}, of fields' line gaps {:.3}",
-        started.elapsed(),
-        per(block_bytes as f64),
-        per((chunk_times + chunk_fields) as f64),
-        per(chunk_times as f64),
-        per(chunk_fields as f64),
-        per(line_times.bytes()),
-        per(gaps.bytes()),
-    );
 }
 
 /// Each table's and index's share of the file (SQLite's dbstat).
@@ -395,7 +328,6 @@ fn bench_ingest(c: &mut Criterion) {
 /// the whole week in the store.
 fn bench_query(c: &mut Criterion) {
     let lines = if full_run() { 7 * 8_640_000 } else { 360_000 };
-    compare_layouts(if full_run() { 8_640_000 } else { 360_000 });
     let path = filled_store(lines);
     let conn = schema::open_reader(&path).expect("the store opens");
     let mut group = c.benchmark_group("history/query");
@@ -412,7 +344,7 @@ fn bench_query(c: &mut Criterion) {
         ),
         ("24h, 3 fields, 90 s (second rollups)", DAY, Some("90s")),
         (
-            "48h, 3 fields, 90 s (raw blocks past a day, then second rollups)",
+            "48h, 3 fields, 90 s (raw chunks past a day, then second rollups)",
             2 * DAY,
             Some("90s"),
         ),
@@ -422,7 +354,7 @@ fn bench_query(c: &mut Criterion) {
             None,
         ),
         (
-            "1 min, 3 fields, default step (100 ms, raw blocks)",
+            "1 min, 3 fields, default step (100 ms, raw chunks)",
             60_000,
             None,
         ),
