@@ -472,11 +472,13 @@ async fn retention_trims_backdated_rows_of_a_real_store() {
     let tx = conn.unchecked_transaction().unwrap();
     for i in 0..3_000i64 {
         let t = now - 10 * day + i;
-        tx.execute(
-            "INSERT INTO raw_block (field, t_first_ms, t_last_ms, count, data) VALUES (1, ?1, ?1, 1, x'00')",
-            [t],
-        )
-        .unwrap();
+        if i < 100 {
+            tx.execute(
+                "INSERT INTO raw_chunk (t_first_ms, t_last_ms, lines, data) VALUES (?1, ?1, 1, x'00')",
+                [t],
+            )
+            .unwrap();
+        }
         tx.execute(
             "INSERT INTO rollup_minute (field, t_s, min, max, sum, last, count) VALUES (1, ?1, 1, 1, 1, 1, 1)",
             [(now - 500 * day) / 1000 + i * 60],
@@ -513,14 +515,14 @@ async fn retention_trims_backdated_rows_of_a_real_store() {
     daemon
         .wait_metric(
             "esplora_history_trimmed_rows_total{reason=\"retention\"}",
-            3_000 + 3_000 + 5_000 + 10 + 10,
+            100 + 3_000 + 5_000 + 10 + 10,
         )
         .await;
     let count = |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).unwrap() };
     let old = (now - 7 * day) / 1000;
     assert_eq!(
         count(&format!(
-            "SELECT count(*) FROM raw_block WHERE t_last_ms < {}",
+            "SELECT count(*) FROM raw_chunk WHERE t_last_ms < {}",
             old * 1000
         )),
         0

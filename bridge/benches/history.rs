@@ -94,12 +94,17 @@ impl Lines {
     }
 }
 
-/// Histograms of each field's value and time deltas, for their entropy:
-/// the fewest bits a lossless store of the deltas needs, field by field.
+/// Histograms of what a chunk stores, for their entropy: the fewest bits
+/// a lossless store of these deltas needs. Each field's value deltas and
+/// line gaps (which lines it changed in), and the lines' time deltas.
 #[derive(Default)]
 struct Entropy {
+    /// Per field: the line it last changed in, and its value then.
     last: BTreeMap<String, (i64, i64)>,
+    line: i64,
+    last_t: Option<i64>,
     values: Histograms,
+    gaps: Histograms,
     times: Histograms,
 }
 
@@ -132,18 +137,22 @@ impl Histograms {
 
 impl Entropy {
     fn add(&mut self, t_ms: i64, values: &Values) {
+        if let Some(t) = self.last_t.replace(t_ms) {
+            self.times.add("line", t_ms - t);
+        }
         for (name, value) in values.iter() {
             let name: &str = &name;
             let scaled = match value {
                 Number::Int(v) => v,
                 Number::Float(v) => (v * 100.0).round() as i64,
             };
-            if let Some(&(t, v)) = self.last.get(name) {
+            if let Some(&(line, v)) = self.last.get(name) {
                 self.values.add(name, scaled - v);
-                self.times.add(name, t_ms - t);
+                self.gaps.add(name, self.line - line);
             }
-            self.last.insert(name.to_owned(), (t_ms, scaled));
+            self.last.insert(name.to_owned(), (self.line, scaled));
         }
+        self.line += 1;
     }
 }
 
@@ -181,15 +190,16 @@ fn filled_store(lines: i64) -> PathBuf {
             t_ms: start + at,
             values: values.clone(),
         });
-        // A commit and a retention step a simulated minute: the same rows
-        // as one a second, since an open block is rewritten whole at each
-        // commit, and the per-second rollups trimmed to a day as they go.
+        // A commit and a retention step a simulated minute: the same file
+        // as one a second, since a full chunk is written whole in place of
+        // its commits' small chunks, and the per-second rollups are
+        // trimmed to a day as they go.
         if i % 6_000 == 5_999 {
             writer.commit();
             writer.trim(start + at);
         }
     }
-    writer.close_blocks();
+    writer.close();
     writer.commit();
     drop(writer);
     let conn = rusqlite::Connection::open(&path).expect("the bench store opens");
@@ -207,9 +217,10 @@ fn filled_store(lines: i64) -> PathBuf {
     );
     print_tables(&conn, changes);
     println!(
-        "  entropy of the changes' deltas (a bound for any store of deltas): values {:.3}, \
-         times {:.3} bytes a change",
+        "  entropy of what the chunks store, as deltas (a bound for any store of them): \
+         values {:.3}, fields' line gaps {:.3}, line times {:.3} bytes a change",
         entropy.values.bytes() / changes as f64,
+        entropy.gaps.bytes() / changes as f64,
         entropy.times.bytes() / changes as f64,
     );
     std::fs::write(&done, "").expect("the marker is written");
@@ -333,7 +344,7 @@ fn bench_query(c: &mut Criterion) {
         ),
         ("24h, 3 fields, 90 s (second rollups)", DAY, Some("90s")),
         (
-            "48h, 3 fields, 90 s (raw blocks past a day, then second rollups)",
+            "48h, 3 fields, 90 s (raw chunks past a day, then second rollups)",
             2 * DAY,
             Some("90s"),
         ),
@@ -343,7 +354,7 @@ fn bench_query(c: &mut Criterion) {
             None,
         ),
         (
-            "1 min, 3 fields, default step (100 ms, raw blocks)",
+            "1 min, 3 fields, default step (100 ms, raw chunks)",
             60_000,
             None,
         ),

@@ -1,11 +1,13 @@
-//! The raw blocks: one field's changes, up to [`MAX_VALUES`] of them or
-//! [`MAX_SPAN_MS`] of time, packed into one BLOB.
+//! A block: one field's changes within a [`super::chunk`], packed into
+//! bytes.
 //!
 //! A row per change would cost 15 to 40 bytes; a week at 100 Hz would not
 //! fit in any sensible budget. So the changes of a field are kept in
-//! columns: the times, then the values, each delta-encoded, so that a
-//! steady 10 ms rhythm and a value jittering around its level are runs of
-//! small numbers, which DEFLATE then squeezes to a fraction of a byte each.
+//! columns: the times (in a chunk, the indices of the lines the field
+//! changed in), then the values, each delta-encoded, so that a field that
+//! changes on every line and a value jittering around its level are runs
+//! of small numbers, which DEFLATE then squeezes to a fraction of a byte
+//! each.
 //!
 //! The BLOB is a raw DEFLATE stream (RFC 1951, no zlib header) of:
 //!
@@ -14,8 +16,8 @@
 //!          scaled integers
 //! scale    kind 2 only, 1 byte: d, 0 to 9
 //! count    varint
-//! times    count zigzag varints: the first time in ms since the epoch,
-//!          then each time minus the one before
+//! times    count zigzag varints: the first line index, then each minus
+//!          the one before
 //! values   kind 0: count zigzag varints: the first value, then each value
 //!                  minus the one before (wrapping i64)
 //!          kind 1: count 8-byte little-endian words: the first value's
@@ -32,7 +34,7 @@
 //!
 //! varint: LEB128 (7 bits a byte, low first, high bit set on all but the
 //! last); zigzag: `(n << 1) ^ (n >> 63)`. A field that switches between
-//! integers and decimals starts a new block at each switch.
+//! integers and decimals starts a new chunk at each switch.
 
 use std::io::{Read, Write};
 
@@ -41,11 +43,8 @@ use flate2::Compression;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 
-/// The most changes a block holds.
-pub const MAX_VALUES: usize = 8192;
-/// The longest time a block spans, first change to last: queries look this
-/// far back before their start for a block that reaches into it.
-pub const MAX_SPAN_MS: i64 = 60_000;
+/// The most changes a block holds: one a line of a full chunk.
+pub const MAX_VALUES: usize = 32_768;
 
 /// The changes of one field in one block, decoded.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,6 +57,12 @@ pub struct Changes {
 #[derive(Debug, thiserror::Error)]
 #[error("a raw block does not decode: {0}")]
 pub struct Corrupt(&'static str);
+
+impl Corrupt {
+    pub(super) fn new(reason: &'static str) -> Corrupt {
+        Corrupt(reason)
+    }
+}
 
 impl Changes {
     pub fn len(&self) -> usize {
@@ -76,18 +81,6 @@ impl Changes {
     pub fn clear(&mut self) {
         self.times.clear();
         self.values.clear();
-    }
-
-    /// Whether `value` may join this block at `t_ms`, or must start another.
-    pub fn fits(&self, t_ms: i64, value: Number) -> bool {
-        match (self.times.first(), self.values.first()) {
-            (Some(first), Some(kind)) => {
-                self.len() < MAX_VALUES
-                    && t_ms.abs_diff(*first) < MAX_SPAN_MS as u64
-                    && kind.same_kind(value)
-            }
-            _ => true,
-        }
     }
 
     /// The BLOB; `best` spends more time to make it smaller, for a block
@@ -223,15 +216,15 @@ impl Changes {
     }
 }
 
-fn zigzag(n: i64) -> u64 {
+pub(super) fn zigzag(n: i64) -> u64 {
     ((n << 1) ^ (n >> 63)) as u64
 }
 
-fn unzigzag(n: u64) -> i64 {
+pub(super) fn unzigzag(n: u64) -> i64 {
     ((n >> 1) as i64) ^ -((n & 1) as i64)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;
@@ -239,7 +232,7 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     out.push(n as u8);
 }
 
-fn take_varint(bytes: &mut &[u8]) -> Result<u64, Corrupt> {
+pub(super) fn take_varint(bytes: &mut &[u8]) -> Result<u64, Corrupt> {
     let mut n = 0u64;
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = bytes.split_first().ok_or(Corrupt("truncated"))?;
@@ -338,20 +331,6 @@ mod tests {
         let blob = changes.encode(true);
         assert!(blob.len() < 6000, "{} bytes for 6000 changes", blob.len());
         round_trip(&changes);
-    }
-
-    #[test]
-    fn a_block_ends_at_its_size_span_or_kind() {
-        let mut changes = Changes::default();
-        assert!(changes.fits(0, Number::Float(1.0)));
-        changes.push(1000, Number::Int(1));
-        assert!(changes.fits(1000 + MAX_SPAN_MS - 1, Number::Int(2)));
-        assert!(!changes.fits(1000 + MAX_SPAN_MS, Number::Int(2)));
-        assert!(!changes.fits(1001, Number::Float(2.0)));
-        for i in 1..MAX_VALUES {
-            changes.push(1000 + i as i64, Number::Int(1));
-        }
-        assert!(!changes.fits(1000, Number::Int(2)));
     }
 
     #[test]

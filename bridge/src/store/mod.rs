@@ -12,7 +12,8 @@
 //! # Layout
 //!
 //! - [`schema`]: the tables, opening a file as a store, migrations.
-//! - [`block`]: the compact encoding of raw changes.
+//! - [`chunk`]: the raw changes of a span of lines, a time a line.
+//! - [`block`]: one field's changes in a chunk, compactly encoded.
 //! - [`bucket`]: aggregates and bucket maths, no I/O.
 //! - [`writer`]: the writer thread.
 //! - [`retention`]: retention and `max_bytes`, a step at a time.
@@ -23,6 +24,7 @@
 
 pub mod block;
 pub mod bucket;
+pub mod chunk;
 pub mod metrics;
 pub mod query;
 pub mod render;
@@ -62,6 +64,8 @@ pub enum StoreError {
     NotAStore(PathBuf),
     #[error("the history store {} was written by a newer esplora-bridge (schema {version}, this one knows {})", path.display(), schema::VERSION)]
     TooNew { path: PathBuf, version: u32 },
+    #[error("the history store {} has schema {version}: start the daemon once to migrate it to {}", path.display(), schema::VERSION)]
+    TooOld { path: PathBuf, version: u32 },
     #[error("there is no history store at {}", .0.display())]
     Missing(PathBuf),
     #[error("cannot create the directory of the history store {}: {reason}", path.display())]

@@ -1,13 +1,13 @@
 //! Answering a history request from the cheapest source that is exact for
 //! its step: per-minute rollups when the step is whole minutes, per-second
-//! rollups when it is whole seconds, else the raw blocks. Buckets are
+//! rollups when it is whole seconds, else the raw chunks. Buckets are
 //! aligned to the step, so a whole-minute step's buckets are whole minutes,
 //! and merging rollups gives exactly what the raw changes would.
 //!
 //! Per-second rollups are kept a day (see [`super::retention`]), trimmed
 //! whole seconds at a time: a whole-second step is answered from the raw
-//! blocks before the oldest stored second and from the rollups from it on,
-//! and its source is `raw` when the raw blocks gave any change.
+//! chunks before the oldest stored second and from the rollups from it on,
+//! and its source is `raw` when the raw chunks gave any change.
 
 use std::collections::HashMap;
 
@@ -15,8 +15,9 @@ use esplora_parser::Number;
 use rusqlite::{Connection, Row, params};
 
 use super::StoreError;
-use super::block::{Changes, Corrupt, MAX_SPAN_MS};
+use super::block::{Changes, Corrupt};
 use super::bucket::{Agg, Buckets};
+use super::chunk::{MAX_SPAN_MS, Stored};
 use super::request::{BadParam, Request};
 use super::writer::number;
 
@@ -181,20 +182,19 @@ fn raw(
 ) -> Result<bool, QueryError> {
     let mut any = false;
     let mut statement = conn.prepare_cached(
-        "SELECT data FROM raw_block
-         WHERE field = ?1 AND t_first_ms >= ?2 AND t_first_ms < ?3 AND t_last_ms >= ?4
+        "SELECT data FROM raw_chunk
+         WHERE t_first_ms >= ?1 AND t_first_ms < ?2 AND t_last_ms >= ?3
          ORDER BY t_first_ms, id",
     )?;
+    let mut rows = statement.query(params![buckets.start - MAX_SPAN_MS, end, buckets.start])?;
     let mut changes = Changes::default();
-    for (field, column) in fields.iter().zip(columns) {
-        let mut rows = statement.query(params![
-            field.id,
-            buckets.start - MAX_SPAN_MS,
-            end,
-            buckets.start
-        ])?;
-        while let Some(row) = rows.next()? {
-            changes.decode(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?)?;
+    while let Some(row) = rows.next()? {
+        let stored = Stored::parse(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?)?;
+        let times = stored.times()?;
+        for (field, column) in fields.iter().zip(&mut *columns) {
+            if !stored.field(field.id, &times, &mut changes)? {
+                continue;
+            }
             for (&t, &value) in changes.times.iter().zip(&changes.values) {
                 if let Some(i) = buckets.index(t).filter(|_| t < end) {
                     Agg::of(value).merge_into(&mut column[i]);
@@ -277,36 +277,40 @@ fn add_rollup(row: &Row<'_>, buckets: Buckets, column: &mut [Option<Agg>]) -> ru
     Ok(())
 }
 
-/// A field's last stored value before `start`: from the raw block that
-/// holds it, else (past raw retention) from the last whole minute before.
+/// A field's last stored value before `start`: the last change before it
+/// in the raw chunks that reach into its minute, else the `last` of the
+/// field's latest minute rollup before that minute (exact too: a minute
+/// with a change has a rollup).
 fn before(conn: &Connection, field: i64, start: i64) -> Result<Option<Number>, QueryError> {
-    let blob: Option<Vec<u8>> = conn
-        .prepare_cached(
-            "SELECT data FROM raw_block WHERE field = ?1 AND t_first_ms < ?2
-             ORDER BY t_first_ms DESC LIMIT 1",
-        )?
-        .query_map(params![field, start], |row| row.get(0))?
-        .next()
-        .transpose()?;
-    if let Some(blob) = blob {
-        let mut changes = Changes::default();
-        changes.decode(&blob)?;
-        let last = changes
-            .times
-            .iter()
-            .zip(&changes.values)
-            .rev()
-            .find(|(t, _)| **t < start);
-        if let Some((_, value)) = last {
-            return Ok(Some(*value));
+    let minute = start.div_euclid(60_000) * 60_000;
+    let mut statement = conn.prepare_cached(
+        "SELECT data FROM raw_chunk
+         WHERE t_first_ms >= ?1 AND t_first_ms < ?2 AND t_last_ms >= ?3",
+    )?;
+    let mut rows = statement.query(params![minute - MAX_SPAN_MS, start, minute])?;
+    let mut changes = Changes::default();
+    let mut last: Option<(i64, Number)> = None;
+    while let Some(row) = rows.next()? {
+        let stored = Stored::parse(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?)?;
+        let times = stored.times()?;
+        if !stored.field(field, &times, &mut changes)? {
+            continue;
         }
+        for (&t, &value) in changes.times.iter().zip(&changes.values) {
+            if t < start && last.is_none_or(|(at, _)| t >= at) {
+                last = Some((t, value));
+            }
+        }
+    }
+    if let Some((_, value)) = last {
+        return Ok(Some(value));
     }
     let last = conn
         .prepare_cached(
-            "SELECT last FROM rollup_minute WHERE field = ?1 AND t_s <= ?2
+            "SELECT last FROM rollup_minute WHERE field = ?1 AND t_s < ?2
              ORDER BY t_s DESC LIMIT 1",
         )?
-        .query_map(params![field, start.div_euclid(1000) - 60], |row| {
+        .query_map(params![field, minute.div_euclid(1000)], |row| {
             Ok(number(row.get_ref(0)?))
         })?
         .next()

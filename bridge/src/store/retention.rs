@@ -1,11 +1,11 @@
 //! Retention and the size cap, trimmed a small step at a time.
 //!
 //! The writer calls [`Retention::step`] after each commit. A step deletes
-//! at most [`BATCH`] rows of each table that are past their retention
-//! (raw blocks: `raw_retention`; per-second rollups: [`SECONDS_MS`], a day,
+//! at most [`CHUNKS`] raw chunks and [`BATCH`] rows of each other table
+//! that are past their retention (raw chunks: `raw_retention`; per-second rollups: [`SECONDS_MS`], a day,
 //! or `raw_retention` if shorter; per-minute rollups and marks:
 //! `rollup_retention`), then, while the store is over `max_bytes`, the
-//! oldest raw blocks and per-second rollups (and once those are gone, the
+//! oldest raw chunks and per-second rollups (and once those are gone, the
 //! oldest per-minute rollups), and hands up to
 //! [`VACUUM_PAGES`] free pages back to the file system (`auto_vacuum =
 //! INCREMENTAL`). A backlog (a store filled with old data, a lowered
@@ -15,9 +15,8 @@
 //! Per-second rollups are trimmed whole seconds at a time, oldest first, so
 //! every second from the oldest one stored on is complete: the query
 //! answers whole-second steps from them from there on and from the raw
-//! blocks before (see [`super::query`]). They cost a third of the raw
-//! blocks' bytes for a noisy board, so keeping them a day, not a week,
-//! is most of what keeps a week at 100 Hz under 300 MB.
+//! chunks before (see [`super::query`]). Kept a week, they would cost
+//! about half as much as the raw chunks for a noisy board.
 
 use esplora_config::HistoryConfig;
 use rusqlite::{Connection, params};
@@ -25,10 +24,13 @@ use tracing::debug;
 
 use super::metrics::{Metrics, Trim};
 
-/// Rows deleted from one table in one step, at most.
+/// Rows deleted from one rollup or mark table in one step, at most.
 pub const BATCH: i64 = 2_000;
+/// Raw chunks deleted in one step, at most: a full chunk is a few hundred
+/// kilobytes.
+pub const CHUNKS: i64 = 16;
 /// How long per-second rollups are kept, at most (a day): fixed, since
-/// the raw blocks answer exactly whatever the rollups no longer do.
+/// the raw chunks answer exactly whatever the rollups no longer do.
 pub const SECONDS_MS: i64 = 86_400_000;
 /// Free pages returned to the file system in one step, at most.
 const VACUUM_PAGES: i64 = 1_000;
@@ -67,9 +69,9 @@ impl Retention {
         let seconds_cut = now_ms.saturating_sub(self.seconds_ms);
         let rollup_cut = now_ms.saturating_sub(self.rollup_ms);
         let mut rows = conn.execute(
-            "DELETE FROM raw_block WHERE id IN
-                (SELECT id FROM raw_block WHERE t_last_ms < ?1 LIMIT ?2)",
-            params![raw_cut, BATCH],
+            "DELETE FROM raw_chunk WHERE id IN
+                (SELECT id FROM raw_chunk WHERE t_last_ms < ?1 LIMIT ?2)",
+            params![raw_cut, CHUNKS],
         )?;
         rows += delete_seconds(conn, seconds_cut.div_euclid(1000), BATCH)?;
         rows += delete_minutes(conn, rollup_cut.div_euclid(1000))?;
@@ -80,11 +82,15 @@ impl Retention {
         )?;
         metrics.trimmed(Trim::retention, rows as u64);
 
-        if used_bytes(conn)? > self.max_bytes {
+        let used = used_bytes(conn)?;
+        if used > self.max_bytes {
+            // The oldest chunks that make up the excess, at most CHUNKS.
             let mut rows = conn.execute(
-                "DELETE FROM raw_block WHERE id IN
-                    (SELECT id FROM raw_block ORDER BY t_last_ms LIMIT ?1)",
-                [BATCH / 10],
+                "DELETE FROM raw_chunk WHERE id IN (SELECT id FROM (
+                    SELECT id, sum(length(data)) OVER (ORDER BY t_last_ms, id) - length(data) AS before
+                    FROM raw_chunk ORDER BY t_last_ms, id LIMIT ?1)
+                 WHERE before < ?2)",
+                params![CHUNKS, used - self.max_bytes],
             )?;
             rows += delete_seconds(conn, i64::MAX, BATCH)?;
             if rows == 0 {

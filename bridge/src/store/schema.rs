@@ -56,6 +56,18 @@ const MIGRATIONS: &[&str] = &[
         kind TEXT NOT NULL
     );
     CREATE INDEX mark_by_time ON mark (t_ms);",
+    // 2: raw chunks (a time a line) in place of per-field raw blocks. The
+    // blocks were never in a release; they are dropped, the rollups kept.
+    "CREATE TABLE raw_chunk (
+        id INTEGER PRIMARY KEY,
+        t_first_ms INTEGER NOT NULL,
+        t_last_ms INTEGER NOT NULL,
+        lines INTEGER NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE INDEX raw_chunk_by_start ON raw_chunk (t_first_ms);
+    CREATE INDEX raw_chunk_by_end ON raw_chunk (t_last_ms);
+    DROP TABLE raw_block;",
 ];
 
 /// The schema version this binary writes and reads.
@@ -113,6 +125,12 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
         return Err(StoreError::NotAStore(path.to_owned()));
     }
     check_version(path, version)?;
+    if version < VERSION {
+        return Err(StoreError::TooOld {
+            path: path.to_owned(),
+            version,
+        });
+    }
     Ok(conn)
 }
 
@@ -159,6 +177,37 @@ mod tests {
             .query_row("SELECT count(*) FROM field", [], |row| row.get(0))
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_schema_1_store_keeps_its_rollups_and_readers_wait_for_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(MIGRATIONS[0]).unwrap();
+        old.execute_batch(
+            "INSERT INTO field (name) VALUES ('light');
+             INSERT INTO rollup_minute VALUES (1, 60, 1, 2, 3, 2, 2);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(old);
+        let error = open_reader(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("h.sqlite") && error.contains("schema 1") && error.contains("migrate"),
+            "{error}"
+        );
+
+        drop(open_writer(&path).unwrap());
+        let reader = open_reader(&path).unwrap();
+        assert_eq!(user_version(&reader).unwrap(), VERSION);
+        let count = |sql: &str| -> i64 { reader.query_row(sql, [], |row| row.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM rollup_minute"), 1);
+        assert_eq!(count("SELECT count(*) FROM raw_chunk"), 0);
+        assert_eq!(
+            count("SELECT count(*) FROM sqlite_schema WHERE name = 'raw_block'"),
+            0
+        );
     }
 
     #[test]

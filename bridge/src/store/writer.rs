@@ -1,13 +1,19 @@
 //! The writer: the one thread that writes the store, fed by a bounded queue.
 //!
-//! It gathers what arrives into memory (each field's open raw block and its
-//! current second and minute aggregates) and commits it all in one
+//! It gathers what arrives into memory (the open chunk's lines, and each
+//! field's current second and minute aggregates) and commits it all in one
 //! transaction at least every [`FLUSH_EVERY`], so `kill -9` loses at most
-//! about a second. An open block is rewritten whole at each commit (cheap:
-//! a block is a few kilobytes), so a block in the file is always complete
-//! up to its last commit. Rollups are written as merges (`ON CONFLICT DO
-//! UPDATE`): each commit adds what came since the last one, which keeps
-//! them right across a restart in the middle of a minute.
+//! about a second.
+//!
+//! Each commit writes the lines that came since the last one as a small
+//! chunk of their own, quickly compressed, so a commit writes about what
+//! arrived, never the whole open chunk again. When the open chunk is full
+//! (see [`Chunk::fits`]), the next commit writes it whole, at the best
+//! compression, in place of its small chunks. A crash leaves the last small
+//! chunks as they are: every chunk decodes alone, so they are read like the
+//! rest. Rollups are written as merges (`ON CONFLICT DO UPDATE`): each
+//! commit adds what came since the last one, which keeps them right across
+//! a restart in the middle of a minute.
 //!
 //! A commit that fails (a full or failing disk) is rolled back, logged
 //! (rate-limited) and counted; what it held is lost, the in-memory state
@@ -23,27 +29,21 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Transaction, params};
 use tracing::warn;
 
-use super::block::Changes;
 use super::bucket::Agg;
+use super::chunk::Chunk;
 use super::metrics::{Metrics, Outcome, WriteResult};
 use super::retention::Retention;
 use super::{MarkKind, Record};
-use crate::transform::Name;
 use crate::transform::parse::WarnLimit;
+use crate::transform::{Name, Values};
 
 /// How often what arrived is committed.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
-/// One field's state between commits.
+/// One field's aggregates since the last commit, for this second and this
+/// minute, by bucket start in seconds.
 #[derive(Default)]
-struct Field {
-    /// The raw block being filled, and its row once written.
-    block: Changes,
-    row: Option<i64>,
-    /// Whether `block` changed since it was last written.
-    dirty: bool,
-    /// This second's and this minute's aggregates since the last commit,
-    /// by bucket start in seconds.
+struct Current {
     second: Option<(i64, Agg)>,
     minute: Option<(i64, Agg)>,
 }
@@ -62,24 +62,28 @@ enum Table {
     Minute,
 }
 
-/// A block that is full: written one last time, at the best compression.
-struct Closed {
-    field: Name,
-    row: Option<i64>,
-    block: Changes,
+/// A full chunk, to be written whole in place of its small chunks' rows.
+struct Full {
+    chunk: Chunk,
+    rows: Vec<i64>,
 }
 
 pub struct Writer {
     conn: Connection,
     metrics: Metrics,
     retention: Retention,
-    fields: HashMap<Name, Field>,
+    /// The lines of the open chunk; the first `written` of them are in the
+    /// file as the small chunks `rows`.
+    open: Chunk,
+    written: usize,
+    rows: Vec<i64>,
+    full: Vec<Full>,
+    current: HashMap<Name, Current>,
     /// Field name -> its `field.id`, as committed.
     ids: HashMap<Name, i64>,
     /// Fields seen since the last commit, in the order they came, so that
     /// their ids (and the default order of answers) follow the board's.
     new: Vec<Name>,
-    closed: Vec<Closed>,
     rollups: Vec<Rollup>,
     marks: Vec<(i64, MarkKind)>,
     /// Changes taken since the last commit.
@@ -93,10 +97,13 @@ impl Writer {
             conn,
             metrics,
             retention,
-            fields: HashMap::new(),
+            open: Chunk::default(),
+            written: 0,
+            rows: Vec::new(),
+            full: Vec::new(),
+            current: HashMap::new(),
             ids: HashMap::new(),
             new: Vec::new(),
-            closed: Vec::new(),
             rollups: Vec::new(),
             marks: Vec::new(),
             pending: 0,
@@ -104,8 +111,8 @@ impl Writer {
         }
     }
 
-    /// Runs until every sender is gone, then commits what is left, every
-    /// block closed.
+    /// Runs until every sender is gone, then commits what is left, the
+    /// open chunk written whole.
     pub fn run(mut self, records: Receiver<Record>, clock: fn() -> i64) {
         let mut next = Instant::now() + FLUSH_EVERY;
         loop {
@@ -120,7 +127,7 @@ impl Writer {
                 next = Instant::now() + FLUSH_EVERY;
             }
         }
-        self.close_blocks();
+        self.close();
         self.commit();
     }
 
@@ -132,76 +139,65 @@ impl Writer {
     /// Takes one record into memory.
     pub fn take(&mut self, record: Record) {
         match record {
-            Record::Changes { t_ms, values } => {
-                for (name, value) in values.iter() {
-                    self.change(&name, t_ms, value);
-                }
-            }
+            Record::Changes { t_ms, values } => self.line(t_ms, &values),
             Record::Mark { t_ms, kind } => self.marks.push((t_ms, kind)),
         }
     }
 
-    fn change(&mut self, name: &Name, t_ms: i64, value: Number) {
-        self.pending += 1;
-        let field = match self.fields.get_mut(name) {
-            Some(field) => field,
-            None => {
-                self.new.push(*name);
-                self.fields.entry(*name).or_default()
-            }
-        };
-        if !field.block.fits(t_ms, value) {
-            self.closed.push(Closed {
-                field: *name,
-                row: field.row.take(),
-                block: std::mem::take(&mut field.block),
-            });
+    fn line(&mut self, t_ms: i64, values: &Values) {
+        if !self.open.fits(t_ms, values) {
+            self.close();
         }
-        field.block.push(t_ms, value);
-        field.dirty = true;
+        self.open.push(t_ms, values);
+        self.pending += values.len() as u64;
         let t_s = t_ms.div_euclid(1000);
-        for (slot, table, start) in [
-            (&mut field.second, Table::Second, t_s),
-            (&mut field.minute, Table::Minute, t_s.div_euclid(60) * 60),
-        ] {
-            match slot {
-                Some((t, agg)) if *t == start => agg.push(value),
-                _ => {
-                    if let Some((t_s, agg)) = slot.replace((start, Agg::of(value))) {
-                        self.rollups.push(Rollup {
-                            table,
-                            t_s,
-                            field: *name,
-                            agg,
-                        });
+        for (name, value) in values.iter() {
+            let current = match self.current.get_mut(&name) {
+                Some(current) => current,
+                None => {
+                    self.new.push(name);
+                    self.current.entry(name).or_default()
+                }
+            };
+            for (slot, table, start) in [
+                (&mut current.second, Table::Second, t_s),
+                (&mut current.minute, Table::Minute, t_s.div_euclid(60) * 60),
+            ] {
+                match slot {
+                    Some((t, agg)) if *t == start => agg.push(value),
+                    _ => {
+                        if let Some((t_s, agg)) = slot.replace((start, Agg::of(value))) {
+                            self.rollups.push(Rollup {
+                                table,
+                                t_s,
+                                field: name,
+                                agg,
+                            });
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Marks every open block full, so that the next commit writes it for
-    /// the last time.
-    pub fn close_blocks(&mut self) {
-        for (name, field) in &mut self.fields {
-            if !field.block.is_empty() {
-                self.closed.push(Closed {
-                    field: *name,
-                    row: field.row.take(),
-                    block: std::mem::take(&mut field.block),
-                });
-            }
-            field.dirty = false;
+    /// Marks the open chunk full, so that the next commit writes it whole.
+    pub fn close(&mut self) {
+        if !self.open.is_empty() {
+            self.full.push(Full {
+                chunk: std::mem::take(&mut self.open),
+                rows: std::mem::take(&mut self.rows),
+            });
         }
+        self.written = 0;
     }
 
     /// Commits what came since the last commit; on failure, counts and
     /// logs it and starts afresh.
     pub fn commit(&mut self) {
-        for (name, field) in &mut self.fields {
+        for (name, current) in &mut self.current {
             for (slot, table) in [
-                (&mut field.second, Table::Second),
-                (&mut field.minute, Table::Minute),
+                (&mut current.second, Table::Second),
+                (&mut current.minute, Table::Minute),
             ] {
                 if let Some((t_s, agg)) = slot.take() {
                     self.rollups.push(Rollup {
@@ -213,7 +209,7 @@ impl Writer {
                 }
             }
         }
-        if self.pending == 0 && self.marks.is_empty() && self.closed.is_empty() {
+        if self.pending == 0 && self.marks.is_empty() && self.full.is_empty() {
             return;
         }
         let result = self.write();
@@ -233,12 +229,16 @@ impl Writer {
                 if self.warnings.allow() {
                     warn!(values, "cannot write history, dropping this batch: {error}");
                 }
-                self.fields.clear();
+                // The small chunks already in the file stay, as they are.
+                self.open = Chunk::default();
+                self.written = 0;
+                self.rows.clear();
+                self.current.clear();
                 self.ids.clear();
             }
         }
         self.new.clear();
-        self.closed.clear();
+        self.full.clear();
         self.rollups.clear();
         self.marks.clear();
     }
@@ -248,17 +248,15 @@ impl Writer {
         for name in &self.new {
             field_id(&tx, &mut self.ids, name)?;
         }
-        for closed in &self.closed {
-            let id = field_id(&tx, &mut self.ids, &closed.field)?;
-            write_block(&tx, id, closed.row, &closed.block, true)?;
-        }
-        for (name, field) in &mut self.fields {
-            if !field.dirty {
-                continue;
+        for full in &self.full {
+            write_chunk(&tx, &mut self.ids, &full.chunk, 0, true)?;
+            for row in &full.rows {
+                tx.prepare_cached("DELETE FROM raw_chunk WHERE id = ?1")?
+                    .execute([row])?;
             }
-            let id = field_id(&tx, &mut self.ids, name)?;
-            field.row = Some(write_block(&tx, id, field.row, &field.block, false)?);
-            field.dirty = false;
+        }
+        if let Some(row) = write_chunk(&tx, &mut self.ids, &self.open, self.written, false)? {
+            self.rows.push(row);
         }
         for rollup in &self.rollups {
             let id = field_id(&tx, &mut self.ids, &rollup.field)?;
@@ -281,7 +279,9 @@ impl Writer {
             tx.prepare_cached("INSERT INTO mark (t_ms, kind) VALUES (?1, ?2)")?
                 .execute(params![t_ms, kind.as_str()])?;
         }
-        tx.commit()
+        tx.commit()?;
+        self.written = self.open.lines();
+        Ok(())
     }
 }
 
@@ -297,37 +297,28 @@ const UPSERT_MINUTE: &str = "INSERT INTO rollup_minute (t_s, field, min, max, su
         min = min(min, excluded.min), max = max(max, excluded.max),
         sum = sum + excluded.sum, last = excluded.last, count = count + excluded.count";
 
-/// Writes a block, as a new row or over its row; returns the row.
-fn write_block(
+/// Writes the lines of `chunk` from `from` on as a chunk row, if there
+/// are any; returns its row.
+fn write_chunk(
     tx: &Transaction<'_>,
-    field: i64,
-    row: Option<i64>,
-    block: &Changes,
+    ids: &mut HashMap<Name, i64>,
+    chunk: &Chunk,
+    from: usize,
     best: bool,
-) -> rusqlite::Result<i64> {
-    let (Some(first), Some(last)) = (block.times.first(), block.times.last()) else {
-        return Ok(row.unwrap_or_default());
-    };
-    let (t_first, t_last) = (*first.min(last), *first.max(last));
-    let blob = block.encode(best);
-    match row {
-        Some(row) => {
-            tx.prepare_cached(
-                "UPDATE raw_block SET t_first_ms = ?2, t_last_ms = ?3, count = ?4, data = ?5
-                 WHERE id = ?1",
-            )?
-            .execute(params![row, t_first, t_last, block.len() as i64, blob])?;
-            Ok(row)
-        }
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO raw_block (field, t_first_ms, t_last_ms, count, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![field, t_first, t_last, block.len() as i64, blob])?;
-            Ok(tx.last_insert_rowid())
-        }
+) -> rusqlite::Result<Option<i64>> {
+    for name in chunk.names() {
+        field_id(tx, ids, &name)?;
     }
+    let Some((blob, first, last)) =
+        chunk.encode_from(from, best, |name| ids.get(&name).copied().unwrap_or(0))
+    else {
+        return Ok(None);
+    };
+    tx.prepare_cached(
+        "INSERT INTO raw_chunk (t_first_ms, t_last_ms, lines, data) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![first, last, (chunk.lines() - from) as i64, blob])?;
+    Ok(Some(tx.last_insert_rowid()))
 }
 
 /// The id of the field named `name`, created if it is new.
@@ -439,7 +430,7 @@ mod tests {
                     writer.commit();
                 }
             }
-            writer.close_blocks();
+            writer.close();
             writer.commit();
         }
         let conn = schema::open_reader(&path).unwrap();
@@ -450,7 +441,7 @@ mod tests {
             assert_eq!(by_source, vec![expected]);
         }
         let blocks: i64 = conn
-            .query_row("SELECT count(*) FROM raw_block", [], |row| row.get(0))
+            .query_row("SELECT count(*) FROM raw_chunk", [], |row| row.get(0))
             .unwrap();
         assert!(blocks >= 2, "{blocks} blocks");
         // The value before a bucket is the last change before it.
@@ -513,7 +504,7 @@ mod tests {
                 writer.commit();
             }
         }
-        writer.close_blocks();
+        writer.close();
         writer.commit();
         let now = T0 + 3 * 3_600_000;
         let count = |table: &str| -> i64 {
@@ -527,10 +518,10 @@ mod tests {
         assert_eq!(count("rollup_second"), 3 * 3 * 3_600);
         let mut steps = 0;
         loop {
-            let before = count("rollup_second") + count("rollup_minute") + count("raw_block");
+            let before = count("rollup_second") + count("rollup_minute") + count("raw_chunk");
             writer.retention.step(&writer.conn, now, &writer.metrics);
             steps += 1;
-            if count("rollup_second") + count("rollup_minute") + count("raw_block") == before {
+            if count("rollup_second") + count("rollup_minute") + count("raw_chunk") == before {
                 break;
             }
         }
@@ -540,14 +531,14 @@ mod tests {
         );
         let oldest =
             |sql: &str| -> i64 { writer.conn.query_row(sql, [], |row| row.get(0)).unwrap() };
-        assert!(oldest("SELECT min(t_last_ms) FROM raw_block") >= now - 3_600_000);
+        assert!(oldest("SELECT min(t_last_ms) FROM raw_chunk") >= now - 3_600_000);
         assert!(oldest("SELECT min(t_s) FROM rollup_second") * 1000 >= now - 3_600_000);
         assert!(oldest("SELECT min(t_s) FROM rollup_minute") * 1000 >= now - 2 * 3_600_000);
         assert_eq!(count("rollup_minute"), 3 * 120);
     }
 
     #[test]
-    fn whole_seconds_past_a_day_are_answered_exactly_from_the_raw_blocks() {
+    fn whole_seconds_past_a_day_are_answered_exactly_from_the_raw_chunks() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.sqlite");
         let mut writer = writer(&path, &HistoryConfig::default());
@@ -558,7 +549,7 @@ mod tests {
             writer.take(line(t, &[("a", t / 7_000 % 13), ("b", -(t / 1_000))]));
             t += 7_000;
         }
-        writer.close_blocks();
+        writer.close();
         writer.commit();
         let fields = query::fields(
             &writer.conn,
@@ -631,7 +622,7 @@ mod tests {
                 writer.commit();
             }
         }
-        writer.close_blocks();
+        writer.close();
         writer.commit();
         let now = T0 + 2_000_000;
         assert!(retention::used_bytes(&writer.conn).unwrap() > 2 << 20);
@@ -650,7 +641,7 @@ mod tests {
         assert!(file <= 2 << 20, "the file shrank too: {file} bytes");
         let newest: i64 = writer
             .conn
-            .query_row("SELECT max(t_last_ms) FROM raw_block", [], |row| row.get(0))
+            .query_row("SELECT max(t_last_ms) FROM raw_chunk", [], |row| row.get(0))
             .unwrap();
         assert_eq!(newest, T0 + 199_999 * 10, "the newest data is kept");
     }
