@@ -13,6 +13,7 @@
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use crate::common::pty::Port;
@@ -23,11 +24,18 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 
 /// How long a chromedriver may take to start. Longer than [`WAIT`]: the
-/// page tests run side by side, so a dozen chromedrivers and browsers can
-/// start at once on two cores, beside the other tests.
+/// page tests run side by side, beside the other tests, on two cores.
 const START: Duration = Duration::from_secs(60);
+
+/// How many headless Chromiums may start at once, each waiting its turn
+/// at most [`START`]. Their start is the heavy part of a page test: 15 at
+/// once on two cores under load took 7 to 11 s each, of the 60 s
+/// chromedriver gives a browser; two at a time, 3 to 6 s, and the 15 tests
+/// were done no later. With as many test threads as cores it never waits.
+static STARTING: Semaphore = Semaphore::const_new(2);
 
 /// A chromedriver on a port it picked itself. It runs in a process group
 /// of its own, which the browsers it starts join, so that dropping it
@@ -38,9 +46,24 @@ struct Chromedriver {
 }
 
 impl Chromedriver {
+    /// Starts a chromedriver, and once more if it exits without serving:
+    /// it listens on `[::1]` at a port the kernel picks, then on `127.0.0.1`
+    /// at the same port, and exits when that one is taken there (by a
+    /// daemon of another test, say), which a second pick all but never is.
     fn start() -> Chromedriver {
         tool("chromium", "apt-get install chromium");
-        let mut child = Command::new(tool("chromedriver", "apt-get install chromium-driver"))
+        let chromedriver = tool("chromedriver", "apt-get install chromium-driver");
+        Chromedriver::spawn(&chromedriver).unwrap_or_else(|first| {
+            let second = Chromedriver::spawn(&chromedriver)
+                .unwrap_or_else(|second| panic!("chromedriver {first}, and again: {second}"));
+            eprintln!("chromedriver {first}; the second one started");
+            second
+        })
+    }
+
+    /// A chromedriver that says its port, or how one exited without.
+    fn spawn(chromedriver: &std::path::Path) -> Result<Chromedriver, String> {
+        let mut child = Command::new(chromedriver)
             .arg("--port=0")
             .process_group(0)
             .stdout(Stdio::piped())
@@ -49,27 +72,44 @@ impl Chromedriver {
             .expect("chromedriver should start");
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = std::sync::mpsc::channel();
+        // Reads to the end, so that chromedriver and its browsers never
+        // block on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(port) = line
-                    .split("started successfully on port ")
-                    .nth(1)
-                    .and_then(|rest| rest.trim_end_matches('.').parse::<u16>().ok())
-                {
-                    let _ = tx.send(port);
-                }
+                let _ = tx.send(line);
             }
         });
-        let port = match rx.recv_timeout(START) {
-            Ok(port) => port,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("chromedriver did not say its port within {START:?}");
+        let deadline = Instant::now() + START;
+        let mut said = Vec::new();
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    let port = line
+                        .split("started successfully on port ")
+                        .nth(1)
+                        .and_then(|rest| rest.trim_end_matches('.').parse::<u16>().ok());
+                    if let Some(port) = port {
+                        return Ok(Chromedriver {
+                            child,
+                            url: format!("http://127.0.0.1:{port}"),
+                        });
+                    }
+                    said.push(line);
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = child.kill();
+                    let status = child
+                        .wait()
+                        .map_or_else(|error| error.to_string(), |status| status.to_string());
+                    let last = said.last().map_or("nothing", String::as_str);
+                    return Err(format!("exited ({status}) saying {last:?}"));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("chromedriver did not say its port within {START:?}; it said {said:?}");
+                }
             }
-        };
-        Chromedriver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
         }
     }
 
@@ -103,10 +143,20 @@ impl Chromedriver {
             },
         });
         let capabilities = serde_json::Map::from_iter([("goog:chromeOptions".to_owned(), options)]);
-        ClientBuilder::new(HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&self.url)
+        let _turn = tokio::time::timeout(START, STARTING.acquire())
             .await
+            .unwrap_or_else(|_| panic!("no turn to start a headless Chromium within {START:?}"))
+            .expect("the gate is never closed");
+        // Longer than chromedriver gives a browser to start (60 s), so that
+        // its own error is the one told.
+        let limit = START + WAIT;
+        let mut session = ClientBuilder::new(HttpConnector::new());
+        session.capabilities(capabilities);
+        tokio::time::timeout(limit, session.connect(&self.url))
+            .await
+            .unwrap_or_else(|_| {
+                panic!("chromedriver did not start a headless Chromium within {limit:?}")
+            })
             .expect("chromedriver should start a headless Chromium")
     }
 }
