@@ -8,6 +8,7 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::WAIT;
@@ -91,9 +92,22 @@ impl Drop for Server {
     }
 }
 
+/// A free loopback port below the kernel's ephemeral range (which starts at
+/// 32768 on Linux), so that nothing binding port 0 in the meantime (a daemon
+/// under test, a chromedriver) can take it before the server binds it.
+/// Ports are handed out in turn from an offset of this process's own, so
+/// two callers in this process never get the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port()
+    const LOW: u32 = 16_384;
+    const SPAN: u32 = 16_384;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(2_654_435_761) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (offset + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port from {LOW} to {}", LOW + SPAN - 1)
 }
