@@ -42,7 +42,7 @@ use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 
 /// The most changes a block holds.
-pub const MAX_VALUES: usize = 8192;
+pub const MAX_VALUES: usize = 32_768;
 /// The longest time a block spans, first change to last: queries look this
 /// far back before their start for a block that reaches into it.
 pub const MAX_SPAN_MS: i64 = 60_000;

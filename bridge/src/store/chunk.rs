@@ -5,7 +5,7 @@
 //! Every field that changed in one line shares the line's arrival time, and
 //! an average line of the demo board changes 6.5 of its 12 fields, so a
 //! time per field's change stores most times six times over. A chunk holds
-//! up to [`MAX_LINES`] lines or [`block::MAX_SPAN_MS`] of time:
+//! up to [`MAX_LINES`] lines or [`MAX_SPAN_MS`] of time:
 //!
 //! - the line times: a raw DEFLATE stream of the count (varint), then the
 //!   first time in ms since the epoch and each time minus the one before
@@ -28,8 +28,10 @@ use flate2::write::DeflateEncoder;
 use super::block::{self, Changes, Corrupt};
 use crate::transform::{Name, Values};
 
-/// The most lines a chunk holds: a minute at 100 Hz.
-pub const MAX_LINES: usize = 6000;
+/// The most lines a chunk holds: five and a half minutes at 100 Hz.
+pub const MAX_LINES: usize = 32_768;
+/// The longest time a chunk spans, first line to last.
+pub const MAX_SPAN_MS: i64 = 300_000;
 
 /// The lines of one chunk: their times, and each field's changes by line.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -52,7 +54,7 @@ impl Chunk {
         };
         let line = self.times.len() as i64;
         self.times.len() < MAX_LINES
-            && t_ms.abs_diff(first) < block::MAX_SPAN_MS as u64
+            && t_ms.abs_diff(first) < MAX_SPAN_MS as u64
             && values.iter().all(|(name, value)| {
                 self.field(name)
                     .is_none_or(|changes| changes.fits(line, value))
@@ -206,8 +208,8 @@ mod tests {
         float.set(a, Number::Float(1.5));
         let mut chunk = Chunk::default();
         chunk.push(1000, &int);
-        assert!(chunk.fits(1000 + block::MAX_SPAN_MS - 1, &int));
-        assert!(!chunk.fits(1000 + block::MAX_SPAN_MS, &int));
+        assert!(chunk.fits(1000 + MAX_SPAN_MS - 1, &int));
+        assert!(!chunk.fits(1000 + MAX_SPAN_MS, &int));
         assert!(!chunk.fits(1001, &float));
         for _ in 1..MAX_LINES {
             chunk.push(1001, &Values::new());
