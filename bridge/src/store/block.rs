@@ -23,7 +23,7 @@
 //!             varint; then bit k (byte k / 8, low bit first) set when
 //!             first + k is a time, up to the byte holding the last time,
 //!             whose bits past it are 0
-//! values    kind 0: 1 byte, the predictor, then
+//! values    kind 0: 1 byte: the predictor, plus 16 when it skips; then
 //!             0 (previous): count zigzag varints, each value minus the
 //!               one before (the first minus 0)
 //!             1 (base): a zigzag varint b, then count zigzag varints,
@@ -31,7 +31,10 @@
 //!             2 (mean): count zigzag varints, each value minus the mean
 //!               of the (up to) 8 values before it, rounded down (0 for
 //!               the first)
-//!           (all differences wrapping i64)
+//!           (all differences wrapping i64). Skips (1 and 2 only, when no
+//!           value equals the one before): from the second value on, the
+//!           difference that would give the value before is left out, and
+//!           each difference above it is stored one less
 //!           kind 1: count 8-byte little-endian words: the first value's
 //!             IEEE 754 bits, then each value's bits XOR the one before
 //!           kind 2: as kind 0, of each value times 10^d; the value is
@@ -45,6 +48,8 @@
 //! twice as wide as the values do), the mean noise around a level that
 //! drifts; a bitmap suits times that are the indices of lines a field
 //! changed in (a chunk's), a bit a line rather than at least one a change.
+//! A block written for the last time (`best`) is also DEFLATEd with each
+//! of miniz's strategies, the smallest kept: any of them inflates alike.
 //!
 //! A sketch prints decimals with a few digits (`23.50`), whose bits look
 //! random; kind 2 stores them as the small integers they are (2350), and is
@@ -55,12 +60,14 @@
 //! last); zigzag: `(n << 1) ^ (n >> 63)`. A field that switches between
 //! integers and decimals starts a new block at each switch.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use esplora_parser::Number;
-use flate2::Compression;
 use flate2::read::DeflateDecoder;
-use flate2::write::DeflateEncoder;
+use miniz_oxide::DataFormat;
+use miniz_oxide::deflate::core::{
+    CompressionStrategy, CompressorOxide, TDEFLFlush, compress_to_output,
+};
 
 /// The most changes a block holds.
 pub const MAX_VALUES: usize = 32_768;
@@ -121,11 +128,6 @@ impl Changes {
     /// that is written for the last time. Each column is written every way
     /// the format allows and the way that DEFLATEs smallest is kept.
     pub fn encode(&self, best: bool) -> Vec<u8> {
-        let level = if best {
-            Compression::best()
-        } else {
-            Compression::fast()
-        };
         let floats = matches!(self.values.first(), Some(Number::Float(_)));
         let scale = if floats { self.decimal_scale() } else { None };
         let mut times = Vec::with_capacity(3 + self.len() * 2);
@@ -136,7 +138,7 @@ impl Changes {
         put_varint(&mut times, self.len() as u64);
         let bitmap = put_bitmap(&self.times);
         times.extend_from_slice(&smallest(
-            level,
+            best,
             [Some(put_time_deltas(&self.times)), bitmap],
         ));
         let values = if floats && scale.is_none() {
@@ -159,18 +161,13 @@ impl Changes {
                 })
                 .collect();
             smallest(
-                level,
+                best,
                 Predictor::ALL.map(|predictor| Some(predictor.put(&integers))),
             )
         };
-        let mut encoder = DeflateEncoder::new(Vec::with_capacity(values.len() / 2), level);
         // Times and values each get a DEFLATE block, so each gets a Huffman
         // code fitted to it: the flush between them ends the first block.
-        // Writing into a Vec cannot fail.
-        let _ = encoder.write_all(&times);
-        let _ = encoder.flush();
-        let _ = encoder.write_all(&values);
-        encoder.finish().unwrap_or_default()
+        deflate(&[&times, &values], best)
     }
 
     /// The fewest decimal digits that give every value back exactly, as
@@ -331,6 +328,12 @@ enum Predictor {
     Mean8,
 }
 
+/// The predictor byte's flag: no value equals the one before it, so the
+/// difference that would give the value before is skipped (the numbers
+/// above it taken one down). A field's changes are changes: this saves one
+/// of the few likely numbers of a noisy field.
+const SKIPS_BEFORE: u8 = 0x10;
+
 /// The values the mean predictor averages.
 const MEAN_OF: usize = 8;
 
@@ -341,31 +344,32 @@ impl Predictor {
     /// prediction as zigzag varints (wrapping i64).
     fn put(self, values: &[i64]) -> Vec<u8> {
         let mut plain = Vec::with_capacity(11 + values.len() * 2);
-        plain.push(self as u8);
-        match self {
-            Predictor::Previous => {
-                let mut before = 0i64;
-                for &value in values {
-                    put_varint(&mut plain, zigzag(value.wrapping_sub(before)));
-                    before = value;
-                }
-            }
+        let skips = self != Predictor::Previous && values.windows(2).all(|pair| pair[0] != pair[1]);
+        plain.push(self as u8 | if skips { SKIPS_BEFORE } else { 0 });
+        let mut guess = match self {
+            Predictor::Previous => Guess::Previous(0),
             Predictor::Base => {
                 let mut sorted = values.to_vec();
                 sorted.sort_unstable();
                 let base = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
                 put_varint(&mut plain, zigzag(base));
-                for &value in values {
-                    put_varint(&mut plain, zigzag(value.wrapping_sub(base)));
+                Guess::Base(base)
+            }
+            Predictor::Mean8 => Guess::Mean(Recent::default()),
+        };
+        let mut before = None;
+        for &value in values {
+            let prediction = guess.predict();
+            let mut difference = value.wrapping_sub(prediction);
+            if let Some(before) = before.filter(|_| skips) {
+                let skipped = i64::wrapping_sub(before, prediction);
+                if difference > skipped {
+                    difference -= 1;
                 }
             }
-            Predictor::Mean8 => {
-                let mut mean = Mean::default();
-                for &value in values {
-                    put_varint(&mut plain, zigzag(value.wrapping_sub(mean.predict())));
-                    mean.push(value);
-                }
-            }
+            put_varint(&mut plain, zigzag(difference));
+            guess.push(value);
+            before = Some(value);
         }
         plain
     }
@@ -373,44 +377,64 @@ impl Predictor {
     /// Reads what [`Predictor::put`] wrote for `count` values, from the
     /// predictor's byte `which` on.
     fn take(which: u8, bytes: &mut &[u8], count: usize) -> Result<Vec<i64>, Corrupt> {
-        let mut values = Vec::with_capacity(count);
-        match which {
-            0 => {
-                let mut value = 0i64;
-                for _ in 0..count {
-                    value = value.wrapping_add(unzigzag(take_varint(bytes)?));
-                    values.push(value);
-                }
-            }
-            1 => {
-                let base = unzigzag(take_varint(bytes)?);
-                for _ in 0..count {
-                    values.push(base.wrapping_add(unzigzag(take_varint(bytes)?)));
-                }
-            }
-            2 => {
-                let mut mean = Mean::default();
-                for _ in 0..count {
-                    let value = mean.predict().wrapping_add(unzigzag(take_varint(bytes)?));
-                    mean.push(value);
-                    values.push(value);
-                }
-            }
+        let skips = which & SKIPS_BEFORE != 0;
+        let mut guess = match which & !SKIPS_BEFORE {
+            0 if !skips => Guess::Previous(0),
+            1 => Guess::Base(unzigzag(take_varint(bytes)?)),
+            2 => Guess::Mean(Recent::default()),
             _ => return Err(Corrupt("unknown predictor")),
+        };
+        let mut values: Vec<i64> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let prediction = guess.predict();
+            let mut difference = unzigzag(take_varint(bytes)?);
+            if let Some(&before) = values.last().filter(|_| skips) {
+                if difference >= i64::wrapping_sub(before, prediction) {
+                    // Wrapping: only a damaged blob reaches i64::MAX here.
+                    difference = difference.wrapping_add(1);
+                }
+            }
+            let value = prediction.wrapping_add(difference);
+            guess.push(value);
+            values.push(value);
         }
         Ok(values)
     }
 }
 
+/// A predictor's state as the values go by.
+enum Guess {
+    Previous(i64),
+    Base(i64),
+    Mean(Recent),
+}
+
+impl Guess {
+    fn predict(&self) -> i64 {
+        match self {
+            Guess::Previous(value) | Guess::Base(value) => *value,
+            Guess::Mean(mean) => mean.predict(),
+        }
+    }
+
+    fn push(&mut self, value: i64) {
+        match self {
+            Guess::Previous(before) => *before = value,
+            Guess::Base(_) => {}
+            Guess::Mean(mean) => mean.push(value),
+        }
+    }
+}
+
 /// The last [`MEAN_OF`] values and their sum, for [`Predictor::Mean8`].
 #[derive(Default)]
-struct Mean {
+struct Recent {
     last: [i64; MEAN_OF],
     seen: usize,
     sum: i128,
 }
 
-impl Mean {
+impl Recent {
     /// The mean of the values held, rounded down; 0 before the first.
     fn predict(&self) -> i64 {
         match self.seen.min(MEAN_OF) {
@@ -431,17 +455,52 @@ impl Mean {
     }
 }
 
-/// The candidate that DEFLATEs smallest at `level`.
-fn smallest<const N: usize>(level: Compression, candidates: [Option<Vec<u8>>; N]) -> Vec<u8> {
+/// The candidate that DEFLATEs smallest.
+fn smallest<const N: usize>(best: bool, candidates: [Option<Vec<u8>>; N]) -> Vec<u8> {
     candidates
         .into_iter()
         .flatten()
-        .min_by_key(|plain| {
-            let mut encoder = DeflateEncoder::new(Vec::with_capacity(plain.len() / 2), level);
-            let _ = encoder.write_all(plain);
-            encoder.finish().map_or(usize::MAX, |blob| blob.len())
-        })
+        .min_by_key(|plain| deflate(&[plain], best).len())
         .unwrap_or_default()
+}
+
+/// `parts` as one raw DEFLATE stream, a block (at least) each: at level 1,
+/// or, `best`, at level 9 with each of miniz's strategies, the smallest
+/// kept. A noisy column's bytes repeat in short runs that plain LZ77 spends
+/// more bits on than it saves: "filtered" (no matches under 6 bytes),
+/// "RLE" or Huffman codes alone store it smaller.
+fn deflate(parts: &[&[u8]], best: bool) -> Vec<u8> {
+    let once = |level: u8, strategy: CompressionStrategy| {
+        let mut compressor = CompressorOxide::with_params(DataFormat::Raw, level, strategy, 15);
+        let mut blob = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let flush = if i + 1 == parts.len() {
+                TDEFLFlush::Finish
+            } else {
+                TDEFLFlush::Sync
+            };
+            // Output to a callback is never short, so each call takes all
+            // of its input.
+            compress_to_output(&mut compressor, part, flush, |bytes| {
+                blob.extend_from_slice(bytes);
+                true
+            });
+        }
+        blob
+    };
+    if !best {
+        return once(1, CompressionStrategy::Default);
+    }
+    [
+        CompressionStrategy::Default,
+        CompressionStrategy::Filtered,
+        CompressionStrategy::RLE,
+        CompressionStrategy::HuffmanOnly,
+    ]
+    .map(|strategy| once(9, strategy))
+    .into_iter()
+    .min_by_key(Vec::len)
+    .unwrap_or_default()
 }
 
 pub(super) fn zigzag(n: i64) -> u64 {
@@ -582,10 +641,14 @@ mod tests {
         let extremes = [0, i64::MAX, i64::MIN, -1, i64::MIN, i64::MAX, 1, i64::MAX];
         let level: Vec<i64> = (0..100).map(|i| 600 + (i * 7) % 5 - 2).collect();
         let drift: Vec<i64> = (0..100).map(|i| i * 3 - (i * 11) % 4).collect();
-        for values in [&extremes[..], &level, &drift, &[], &[42]] {
+        let repeats = [5, 5, 7, 7, 7, 3];
+        for values in [&extremes[..], &level, &drift, &repeats, &[], &[42]] {
             for predictor in Predictor::ALL {
                 let plain = predictor.put(values);
-                assert_eq!(plain[0], predictor as u8);
+                assert_eq!(plain[0] & !SKIPS_BEFORE, predictor as u8);
+                let skips = predictor != Predictor::Previous
+                    && values.windows(2).all(|pair| pair[0] != pair[1]);
+                assert_eq!(plain[0] & SKIPS_BEFORE != 0, skips, "{predictor:?}");
                 let mut bytes = &plain[1..];
                 let back = Predictor::take(plain[0], &mut bytes, values.len()).unwrap();
                 assert_eq!(back, values, "{predictor:?}");
@@ -603,8 +666,9 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             // A field that changes on most lines, jittering around 125.
-            if noise >> 61 != 0 {
-                changes.push(line, Number::Int(125 + (noise >> 33) as i64 % 7 - 3));
+            let value = Number::Int(125 + (noise >> 33) as i64 % 7 - 3);
+            if changes.values.last() != Some(&value) {
+                changes.push(line, value);
             }
         }
         let blob = changes.encode(true);
@@ -616,7 +680,10 @@ mod tests {
         // line (1 byte) and a bit a line to the last; then the predictor.
         assert_eq!(plain[3], TIMES_BITMAP, "line indices as a bitmap");
         let bits = changes.times[changes.len() - 1] - changes.times[0];
-        assert_eq!(plain[5 + bits as usize / 8 + 1], Predictor::Base as u8);
+        assert_eq!(
+            plain[5 + bits as usize / 8 + 1],
+            Predictor::Base as u8 | SKIPS_BEFORE
+        );
         round_trip(&changes);
     }
 
@@ -694,11 +761,6 @@ mod tests {
                 let _ = decoded.decode(&bad);
             }
         }
-        let deflated = |plain: &[u8]| {
-            let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
-            encoder.write_all(plain).unwrap();
-            encoder.finish().unwrap()
-        };
         for (plain, reason) in [
             (&[0, 1, 9, 0, 0][..], "unknown times mode"),
             (&[0, 1, 0, 0, 9, 0], "unknown predictor"),
@@ -706,8 +768,20 @@ mod tests {
             (&[0, 9, TIMES_BITMAP, 0, 0xff], "truncated"),
             (&[0, 1, 0, 0, 0, 0, 0], "trailing bytes"),
         ] {
-            let error = decoded.decode(&deflated(plain)).unwrap_err();
+            let error = decoded.decode(&deflate(&[plain], false)).unwrap_err();
             assert_eq!(error.0, reason, "{plain:?}");
+        }
+    }
+
+    #[test]
+    fn every_strategy_inflates_to_the_parts() {
+        let parts: [&[u8]; 2] = [b"times times times", &[3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 9]];
+        for best in [false, true] {
+            let mut plain = Vec::new();
+            DeflateDecoder::new(&deflate(&parts, best)[..])
+                .read_to_end(&mut plain)
+                .unwrap();
+            assert_eq!(plain, parts.concat());
         }
     }
 
@@ -719,8 +793,6 @@ mod tests {
         let mut decoded = Changes::default();
         assert!(decoded.decode(b"not deflate").is_err());
         assert!(decoded.decode(&blob[..blob.len() / 2]).is_err());
-        let mut plain = DeflateEncoder::new(Vec::new(), Compression::fast());
-        plain.write_all(&[7, 1, 2, 2]).unwrap();
-        assert!(decoded.decode(&plain.finish().unwrap()).is_err());
+        assert!(decoded.decode(&deflate(&[&[7, 1, 2, 2]], true)).is_err());
     }
 }
