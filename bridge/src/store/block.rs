@@ -28,10 +28,10 @@
 //!               one before (the first minus 0)
 //!             1 (base): a zigzag varint b, then count zigzag varints,
 //!               each value minus b
-//!             2 (mean): count zigzag varints, each value minus the mean
-//!               of the (up to) 8 values before it, rounded down (0 for
-//!               the first)
-//!           (all differences wrapping i64). Skips (1 and 2 only, when no
+//!             2 (mean of 4), 3 (mean of 16): count zigzag varints, each
+//!               value minus the mean of the (up to) 4 or 16 values
+//!               before it, rounded down (0 for the first)
+//!           (all differences wrapping i64). Skips (1 to 3 only, when no
 //!           value equals the one before): from the second value on, the
 //!           difference that would give the value before is left out, and
 //!           each difference above it is stored one less
@@ -227,12 +227,12 @@ impl Changes {
             0 | 2 => {
                 let (&predictor, rest) = bytes.split_first().ok_or(Corrupt("truncated"))?;
                 bytes = rest;
-                let integers = Predictor::take(predictor, &mut bytes, count)?;
-                self.values
-                    .extend(integers.into_iter().map(|value| match kind {
-                        0 => Number::Int(value),
-                        _ => Number::Float(value as f64 / factor),
-                    }));
+                if kind == 0 {
+                    Predictor::take(predictor, &mut bytes, count, Number::Int, &mut self.values)?;
+                } else {
+                    let value_of = |value| Number::Float(value as f64 / factor);
+                    Predictor::take(predictor, &mut bytes, count, value_of, &mut self.values)?;
+                }
             }
             1 => {
                 let mut bits = 0u64;
@@ -323,9 +323,12 @@ enum Predictor {
     /// One base value for the block (its median): noise around a level,
     /// whose deltas spread twice as wide as the values do.
     Base,
-    /// The mean of the 8 values before (rounded down), or of those there
-    /// are: noise around a level that drifts.
-    Mean8,
+    /// The mean of the 4 values before (rounded down), or of those there
+    /// are: noise around a level that drifts fast.
+    Mean4,
+    /// The mean of the 16 values before: noise around a level that drifts
+    /// slowly.
+    Mean16,
 }
 
 /// The predictor byte's flag: no value equals the one before it, so the
@@ -334,11 +337,16 @@ enum Predictor {
 /// of the few likely numbers of a noisy field.
 const SKIPS_BEFORE: u8 = 0x10;
 
-/// The values the mean predictor averages.
-const MEAN_OF: usize = 8;
+/// The most values a mean predictor averages.
+const MEAN_OF: usize = 16;
 
 impl Predictor {
-    const ALL: [Predictor; 3] = [Predictor::Previous, Predictor::Base, Predictor::Mean8];
+    const ALL: [Predictor; 4] = [
+        Predictor::Previous,
+        Predictor::Base,
+        Predictor::Mean4,
+        Predictor::Mean16,
+    ];
 
     /// The predictor's byte, any parameter, then each value minus its
     /// prediction as zigzag varints (wrapping i64).
@@ -355,7 +363,8 @@ impl Predictor {
                 put_varint(&mut plain, zigzag(base));
                 Guess::Base(base)
             }
-            Predictor::Mean8 => Guess::Mean(Recent::default()),
+            Predictor::Mean4 => Guess::Mean(Recent::of(4)),
+            Predictor::Mean16 => Guess::Mean(Recent::of(16)),
         };
         let mut before = None;
         for &value in values {
@@ -376,19 +385,27 @@ impl Predictor {
 
     /// Reads what [`Predictor::put`] wrote for `count` values, from the
     /// predictor's byte `which` on.
-    fn take(which: u8, bytes: &mut &[u8], count: usize) -> Result<Vec<i64>, Corrupt> {
+    fn take(
+        which: u8,
+        bytes: &mut &[u8],
+        count: usize,
+        mut value_of: impl FnMut(i64) -> Number,
+        values: &mut Vec<Number>,
+    ) -> Result<(), Corrupt> {
         let skips = which & SKIPS_BEFORE != 0;
         let mut guess = match which & !SKIPS_BEFORE {
             0 if !skips => Guess::Previous(0),
             1 => Guess::Base(unzigzag(take_varint(bytes)?)),
-            2 => Guess::Mean(Recent::default()),
+            2 => Guess::Mean(Recent::of(4)),
+            3 => Guess::Mean(Recent::of(16)),
             _ => return Err(Corrupt("unknown predictor")),
         };
-        let mut values: Vec<i64> = Vec::with_capacity(count);
+        values.reserve(count);
+        let mut before = None;
         for _ in 0..count {
             let prediction = guess.predict();
             let mut difference = unzigzag(take_varint(bytes)?);
-            if let Some(&before) = values.last().filter(|_| skips) {
+            if let Some(before) = before.filter(|_| skips) {
                 if difference >= i64::wrapping_sub(before, prediction) {
                     // Wrapping: only a damaged blob reaches i64::MAX here.
                     difference = difference.wrapping_add(1);
@@ -396,9 +413,10 @@ impl Predictor {
             }
             let value = prediction.wrapping_add(difference);
             guess.push(value);
-            values.push(value);
+            values.push(value_of(value));
+            before = Some(value);
         }
-        Ok(values)
+        Ok(())
     }
 }
 
@@ -426,27 +444,40 @@ impl Guess {
     }
 }
 
-/// The last [`MEAN_OF`] values and their sum, for [`Predictor::Mean8`].
-#[derive(Default)]
+/// The last values (up to `of`, at most [`MEAN_OF`]) and their sum, for
+/// the mean predictors.
 struct Recent {
     last: [i64; MEAN_OF],
+    of: usize,
     seen: usize,
     sum: i128,
 }
 
 impl Recent {
+    /// `of`: a power of 2, at most [`MEAN_OF`].
+    fn of(of: usize) -> Recent {
+        Recent {
+            last: [0; MEAN_OF],
+            of,
+            seen: 0,
+            sum: 0,
+        }
+    }
+
     /// The mean of the values held, rounded down; 0 before the first.
     fn predict(&self) -> i64 {
-        match self.seen.min(MEAN_OF) {
+        match self.seen.min(self.of) {
             0 => 0,
-            // Between the least and greatest value held, so it fits.
+            // Between the least and greatest value held, so it fits; a
+            // shift (the windows are powers of 2) once the window is full.
+            held if held == self.of => (self.sum >> self.of.trailing_zeros()) as i64,
             held => self.sum.div_euclid(held as i128) as i64,
         }
     }
 
     fn push(&mut self, value: i64) {
-        let slot = &mut self.last[self.seen % MEAN_OF];
-        if self.seen >= MEAN_OF {
+        let slot = &mut self.last[self.seen & (self.of - 1)];
+        if self.seen >= self.of {
             self.sum -= i128::from(*slot);
         }
         *slot = value;
@@ -520,6 +551,10 @@ pub(super) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
 }
 
 pub(super) fn take_varint(bytes: &mut &[u8]) -> Result<u64, Corrupt> {
+    if let Some((&byte, rest)) = bytes.split_first().filter(|(byte, _)| **byte < 0x80) {
+        *bytes = rest;
+        return Ok(u64::from(byte));
+    }
     let mut n = 0u64;
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = bytes.split_first().ok_or(Corrupt("truncated"))?;
@@ -650,7 +685,10 @@ mod tests {
                     && values.windows(2).all(|pair| pair[0] != pair[1]);
                 assert_eq!(plain[0] & SKIPS_BEFORE != 0, skips, "{predictor:?}");
                 let mut bytes = &plain[1..];
-                let back = Predictor::take(plain[0], &mut bytes, values.len()).unwrap();
+                let mut back = Vec::new();
+                Predictor::take(plain[0], &mut bytes, values.len(), Number::Int, &mut back)
+                    .unwrap();
+                let values: Vec<Number> = values.iter().copied().map(Number::Int).collect();
                 assert_eq!(back, values, "{predictor:?}");
                 assert!(bytes.is_empty(), "{predictor:?} left bytes");
             }
