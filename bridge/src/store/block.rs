@@ -43,7 +43,7 @@
 //! ```
 //!
 //! The encoder writes each column every way that applies and keeps the
-//! one that DEFLATEs smallest: deltas suit a value that moves little
+//! one that DEFLATEs smallest (at level 1): deltas suit a value that moves little
 //! between changes, a base suits noise around a level (its deltas spread
 //! twice as wide as the values do), the mean noise around a level that
 //! drifts; a bitmap suits times that are the indices of lines a field
@@ -137,10 +137,7 @@ impl Changes {
         }
         put_varint(&mut times, self.len() as u64);
         let bitmap = put_bitmap(&self.times);
-        times.extend_from_slice(&smallest(
-            best,
-            [Some(put_time_deltas(&self.times)), bitmap],
-        ));
+        times.extend_from_slice(&smallest([Some(put_time_deltas(&self.times)), bitmap]));
         let values = if floats && scale.is_none() {
             let mut plain = Vec::with_capacity(self.len() * 8);
             let mut before = 0u64;
@@ -160,10 +157,7 @@ impl Changes {
                     Number::Float(value) => (value * factor).round() as i64,
                 })
                 .collect();
-            smallest(
-                best,
-                Predictor::ALL.map(|predictor| Some(predictor.put(&integers))),
-            )
+            smallest(Predictor::ALL.map(|predictor| Some(predictor.put(&integers))))
         };
         // Times and values each get a DEFLATE block, so each gets a Huffman
         // code fitted to it: the flush between them ends the first block.
@@ -486,12 +480,14 @@ impl Recent {
     }
 }
 
-/// The candidate that DEFLATEs smallest.
-fn smallest<const N: usize>(best: bool, candidates: [Option<Vec<u8>>; N]) -> Vec<u8> {
+/// The candidate that DEFLATEs smallest, judged at level 1: as good a
+/// judge as level 9 with every strategy (0.1% more bytes over the
+/// synthetic week's chunks) at a fifth of the time.
+fn smallest<const N: usize>(candidates: [Option<Vec<u8>>; N]) -> Vec<u8> {
     candidates
         .into_iter()
         .flatten()
-        .min_by_key(|plain| deflate(&[plain], best).len())
+        .min_by_key(|plain| deflate(&[plain], false).len())
         .unwrap_or_default()
 }
 
