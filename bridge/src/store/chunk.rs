@@ -12,7 +12,8 @@
 //!   (zigzag varints);
 //! - per field, a [`Changes`] block as [`block`] encodes it, whose times are
 //!   not milliseconds but the indices of the chunk's lines the field changed
-//!   in: delta-coded, a field that changes on every line is a run of 1s.
+//!   in: delta-coded or a bit a line, whichever is smaller, so a field that
+//!   changes on most lines costs well under a bit a line for its times.
 //!
 //! Decoding a field maps its indices back through the line times, so a
 //! query gets the same `Changes`, times in ms, as from a per-field block:
