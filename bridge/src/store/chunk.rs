@@ -6,7 +6,8 @@
 //! instead holds up to [`MAX_LINES`] lines within [`MAX_SPAN_MS`]: the
 //! lines' times, and per field a [`Changes`] block (see [`super::block`])
 //! whose times are not milliseconds but the indices of the chunk's lines
-//! the field changed in. A field that changes on every line is a run of 1s.
+//! the field changed in: for a field that changes on most lines, a bit a
+//! line.
 //!
 //! The BLOB, so that a query decodes only the fields it asks for:
 //!
