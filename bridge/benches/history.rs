@@ -165,8 +165,8 @@ fn writer(path: &Path) -> Writer {
 /// A store holding `lines` lines at 100 Hz ending at [`END`]; made once.
 fn filled_store(lines: i64) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let path = dir.join(format!("history-{lines}-lines.sqlite"));
-    let done = dir.join(format!("history-{lines}-lines.done"));
+    let path = dir.join(format!("history-v{}-{lines}-lines.sqlite", schema::VERSION));
+    let done = dir.join(format!("history-v{}-{lines}-lines.done", schema::VERSION));
     if done.exists() && path.exists() {
         return path;
     }
