@@ -36,9 +36,11 @@ use prometheus_client::registry::Registry;
 const END: i64 = 1_796_169_600_000;
 const DAY: i64 = 86_400_000;
 
-/// Whether this is a full run (`cargo bench`) rather than CI's test mode.
+/// Whether this is a full run (`cargo bench`) rather than test mode
+/// (`cargo test --benches` in CI, or `cargo bench -- --test`).
 fn full_run() -> bool {
-    std::env::args().any(|arg| arg == "--bench")
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|arg| arg == "--bench") && !args.iter().any(|arg| arg == "--test")
 }
 
 /// Lines of the demo board with a decimal 12th field, as changes.
