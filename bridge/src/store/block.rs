@@ -83,7 +83,7 @@ pub struct Changes {
 
 /// A block that does not decode: written by something else, or damaged.
 #[derive(Debug, thiserror::Error)]
-#[error("a raw block does not decode: {0}")]
+#[error("a raw chunk does not decode: {0}")]
 pub struct Corrupt(&'static str);
 
 impl Corrupt {
