@@ -2,16 +2,20 @@
 //! read back through `/api/history` and `export`, against what the test
 //! computes from the capture itself; `kill -9` mid-ingest; a store on a
 //! file-size limit; a file that is not SQLite; retention of backdated rows
-//! written into the real SQLite file; and the parameters' 400s.
+//! written into the real SQLite file; `max_bytes` holding a store fed as
+//! fast as it goes; `export`'s progress bar on a pty and not in a pipe;
+//! and the parameters' 400s.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
+use crate::common::pty::run_on_terminal;
 use crate::common::{Daemon, WAIT, binary, data, tool};
 
 const CAPTURE: &str = "esplora-100hz-60s.log";
@@ -210,6 +214,32 @@ async fn wait_stored(daemon: &Daemon, changes: u64) {
             (daemon.metric(STORED).await >= changes).then_some(())
         })
         .await;
+}
+
+/// Waits until `/api/latest` has moved ten events on: live data flows.
+async fn wait_latest_moves(daemon: &Daemon) {
+    let seq = daemon.get_json("/api/latest").await["seq"]
+        .as_u64()
+        .unwrap();
+    daemon
+        .wait_for("/api/latest to move on", || async {
+            let now = daemon.get_json("/api/latest").await["seq"]
+                .as_u64()
+                .unwrap();
+            (now > seq + 10).then_some(())
+        })
+        .await;
+}
+
+/// The changes counted in a JSON answer, every field's buckets together.
+fn changes_in(answer: &Value) -> u64 {
+    answer["fields"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|columns| columns["count"].as_array().unwrap())
+        .map(|count| count.as_u64().unwrap())
+        .sum()
 }
 
 /// `esplora-bridge export` over the store in `state`, its stdout.
@@ -416,18 +446,7 @@ async fn a_store_past_its_file_size_limit_keeps_live_data_flowing_and_counts_fai
             .await
             > 0
     );
-    // Live data goes on: /api/latest moves.
-    let seq = daemon.get_json("/api/latest").await["seq"]
-        .as_u64()
-        .unwrap();
-    daemon
-        .wait_for("/api/latest to move on", || async {
-            let now = daemon.get_json("/api/latest").await["seq"]
-                .as_u64()
-                .unwrap();
-            (now > seq + 10).then_some(())
-        })
-        .await;
+    wait_latest_moves(&daemon).await;
     assert!(
         daemon
             .log()
@@ -559,6 +578,125 @@ async fn retention_trims_backdated_rows_of_a_real_store() {
     assert!(
         daemon.metric("esplora_history_bytes").await > 0,
         "the store's size is reported"
+    );
+}
+
+#[tokio::test]
+async fn export_shows_its_progress_on_a_terminal_and_not_in_a_pipe() {
+    let expected = expected_from_capture(CAPTURE);
+    let changes: u64 = expected.values().map(|t| t.count).sum();
+    let state = tempfile::tempdir().unwrap();
+    let started = now_ms();
+    let source = format!("file:{}", data(CAPTURE).display());
+    let mut daemon = Daemon::start_with(
+        &["--input", &source, "--replay-rate", "max"],
+        |command| {
+            command.env("STATE_DIRECTORY", state.path());
+        },
+        None,
+    );
+    daemon.wait_metric(STORED, changes).await;
+    daemon.stop(Signal::SIGTERM, WAIT);
+    drop(daemon);
+
+    // 1 ms buckets from 20 s before the replay: more than SLICE (10,000),
+    // the replay's changes among them.
+    let (from, to) = (started - 20_000, now_ms());
+    let buckets = usize::try_from(to - from).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let export = |stdout: &Path| {
+        let mut command = Command::new(binary());
+        command
+            .env("STATE_DIRECTORY", state.path())
+            .args(["export", "--step", "1ms", "--from"])
+            .arg(from.to_string())
+            .arg("--to")
+            .arg(to.to_string())
+            .stdout(File::create(stdout).unwrap());
+        command
+    };
+
+    let on_terminal = out.path().join("terminal.csv");
+    let (status, shown) = run_on_terminal(export(&on_terminal));
+    let shown = String::from_utf8_lossy(&shown);
+    assert!(status.success(), "export failed: {shown}");
+    assert!(
+        shown.contains(&format!("/{buckets} buckets, ")) && shown.contains(" left"),
+        "no progress bar on the terminal: {shown:?}"
+    );
+    let csv = std::fs::read_to_string(&on_terminal).unwrap();
+    assert!(csv.starts_with("time,"), "{}", &csv[..csv.len().min(200)]);
+    assert_eq!(
+        csv.lines().count(),
+        1 + buckets,
+        "a header and every bucket"
+    );
+    assert_all_match(&totals_of_csv(&csv), &expected, "export on a terminal");
+
+    let piped = out.path().join("piped.csv");
+    let output = export(&piped).stderr(Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "export failed: {stderr}");
+    assert!(
+        !stderr.contains("buckets"),
+        "progress written to a pipe: {stderr:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&piped).unwrap(),
+        csv,
+        "the same export either way"
+    );
+}
+
+#[tokio::test]
+async fn max_bytes_keeps_a_fast_fed_store_under_its_cap_with_the_newest_data() {
+    const MAX_BYTES: u64 = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bridge.toml");
+    // The smallest cap the config takes.
+    std::fs::write(&config, "[history]\nmax_bytes = \"1MiB\"\n").unwrap();
+    let started = now_ms();
+    let daemon = Daemon::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--input",
+        "demo",
+        "--replay-rate",
+        "max",
+    ]);
+    wait_stored(&daemon, 1).await;
+    // Changes before `first` are committed: the oldest data.
+    let first = now_ms();
+    let oldest = format!("/api/history?from={started}&to={first}&step=10ms");
+    assert!(changes_in(&daemon.get_json(&oldest).await) > 0);
+
+    daemon
+        .wait_for("rows trimmed for max_bytes", || async {
+            let trimmed = daemon
+                .metric("esplora_history_trimmed_rows_total{reason=\"max_bytes\"}")
+                .await;
+            (trimmed > 0).then_some(())
+        })
+        .await;
+    let margin = MAX_BYTES / 8;
+    daemon
+        .wait_for("the store back under max_bytes", || async {
+            (daemon.metric("esplora_history_bytes").await <= MAX_BYTES + margin).then_some(())
+        })
+        .await;
+    daemon
+        .wait_for("the oldest changes trimmed", || async {
+            (changes_in(&daemon.get_json(&oldest).await) == 0).then_some(())
+        })
+        .await;
+    let newest = daemon.get_json("/api/history?from=-10s").await;
+    assert!(changes_in(&newest) > 0, "the newest changes are kept");
+    wait_latest_moves(&daemon).await;
+    assert_eq!(
+        daemon
+            .metric("esplora_history_values_total{outcome=\"write_failed\"}")
+            .await,
+        0
     );
 }
 
