@@ -2,20 +2,25 @@
 //! read back through `/api/history` and `export`, against what the test
 //! computes from the capture itself; `kill -9` mid-ingest; a store on a
 //! file-size limit; a file that is not SQLite; retention of backdated rows
-//! written into the real SQLite file; and the parameters' 400s.
+//! written into the real SQLite file; `max_bytes` holding a store fed as
+//! fast as it goes, its oldest chunks trimmed first; `export`'s progress
+//! bar on a pty and not in a pipe; and the parameters' 400s.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
+use crate::common::pty::run_on_terminal;
 use crate::common::{Daemon, WAIT, binary, data, tool};
 
 const CAPTURE: &str = "esplora-100hz-60s.log";
 const STORED: &str = "esplora_history_values_total{outcome=\"stored\"}";
+const COMMITS: &str = "esplora_history_writes_total{result=\"ok\"}";
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -203,13 +208,57 @@ fn assert_all_match(
     }
 }
 
-/// Waits until at least `changes` are committed to the store.
-async fn wait_stored(daemon: &Daemon, changes: u64) {
+/// Waits until `metric` (a name with labels) reads at least `value`.
+async fn wait_at_least(daemon: &Daemon, metric: &str, value: u64) {
     daemon
-        .wait_for(&format!("{changes} changes stored"), || async {
-            (daemon.metric(STORED).await >= changes).then_some(())
+        .wait_for(&format!("{metric} >= {value}"), || async {
+            (daemon.metric(metric).await >= value).then_some(())
         })
         .await;
+}
+
+/// Waits until `/api/latest` has moved ten events on: live data flows.
+async fn wait_latest_moves(daemon: &Daemon) {
+    let seq = daemon.get_json("/api/latest").await["seq"]
+        .as_u64()
+        .unwrap();
+    daemon
+        .wait_for("/api/latest to move on", || async {
+            let now = daemon.get_json("/api/latest").await["seq"]
+                .as_u64()
+                .unwrap();
+            (now > seq + 10).then_some(())
+        })
+        .await;
+}
+
+/// The changes counted in a JSON answer, every field's buckets together.
+fn changes_in(answer: &Value) -> u64 {
+    answer["fields"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|columns| columns["count"].as_array().unwrap())
+        .map(|count| count.as_u64().unwrap())
+        .sum()
+}
+
+/// A state directory holding a store that the daemon made (a demo change
+/// stored, the daemon stopped), and a connection to that store.
+async fn made_store() -> (tempfile::TempDir, rusqlite::Connection) {
+    let state = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start_with(
+        &["--input", "demo"],
+        |command| {
+            command.env("STATE_DIRECTORY", state.path());
+        },
+        None,
+    );
+    wait_at_least(&daemon, STORED, 1).await;
+    daemon.stop(Signal::SIGTERM, WAIT);
+    drop(daemon);
+    let conn = rusqlite::Connection::open(state.path().join("history.sqlite")).unwrap();
+    (state, conn)
 }
 
 /// `esplora-bridge export` over the store in `state`, its stdout.
@@ -325,7 +374,7 @@ async fn kill_9_mid_ingest_loses_at_most_the_last_second() {
         None,
     );
     // A few commits in, the capture still replaying (it lasts a minute).
-    wait_stored(&daemon, 2_000).await;
+    wait_at_least(&daemon, STORED, 2_000).await;
     let stored = daemon.metric(STORED).await;
     let killed = now_ms();
     daemon.stop(Signal::SIGKILL, WAIT);
@@ -396,7 +445,7 @@ async fn kill_9_mid_ingest_loses_at_most_the_last_second() {
 async fn a_store_past_its_file_size_limit_keeps_live_data_flowing_and_counts_failures() {
     let prlimit = tool("prlimit", "apt-get install util-linux");
     let daemon = Daemon::start(&["--input", "demo"]);
-    wait_stored(&daemon, 1).await;
+    wait_at_least(&daemon, STORED, 1).await;
     let status = Command::new(prlimit)
         .args(["--pid", &daemon.pid().to_string(), "--fsize=4096:4096"])
         .status()
@@ -416,18 +465,7 @@ async fn a_store_past_its_file_size_limit_keeps_live_data_flowing_and_counts_fai
             .await
             > 0
     );
-    // Live data goes on: /api/latest moves.
-    let seq = daemon.get_json("/api/latest").await["seq"]
-        .as_u64()
-        .unwrap();
-    daemon
-        .wait_for("/api/latest to move on", || async {
-            let now = daemon.get_json("/api/latest").await["seq"]
-                .as_u64()
-                .unwrap();
-            (now > seq + 10).then_some(())
-        })
-        .await;
+    wait_latest_moves(&daemon).await;
     assert!(
         daemon
             .log()
@@ -457,18 +495,12 @@ fn a_file_that_is_not_sqlite_stops_start_up_with_its_path() {
 
 #[tokio::test]
 async fn retention_trims_backdated_rows_of_a_real_store() {
-    let state = tempfile::tempdir().unwrap();
+    let (state, conn) = made_store().await;
     let with_state = |command: &mut Command| {
         command.env("STATE_DIRECTORY", state.path());
     };
-    let mut daemon = Daemon::start_with(&["--input", "demo"], with_state, None);
-    wait_stored(&daemon, 1).await;
-    daemon.stop(Signal::SIGTERM, WAIT);
-    drop(daemon);
-
     let day = 86_400_000i64;
     let now = now_ms();
-    let conn = rusqlite::Connection::open(state.path().join("history.sqlite")).unwrap();
     let tx = conn.unchecked_transaction().unwrap();
     for i in 0..3_000i64 {
         let t = now - 10 * day + i;
@@ -563,9 +595,148 @@ async fn retention_trims_backdated_rows_of_a_real_store() {
 }
 
 #[tokio::test]
+async fn export_shows_its_progress_on_a_terminal_and_not_in_a_pipe() {
+    let expected = expected_from_capture(CAPTURE);
+    let changes: u64 = expected.values().map(|t| t.count).sum();
+    let state = tempfile::tempdir().unwrap();
+    let started = now_ms();
+    let source = format!("file:{}", data(CAPTURE).display());
+    let mut daemon = Daemon::start_with(
+        &["--input", &source, "--replay-rate", "max"],
+        |command| {
+            command.env("STATE_DIRECTORY", state.path());
+        },
+        None,
+    );
+    daemon.wait_metric(STORED, changes).await;
+    daemon.stop(Signal::SIGTERM, WAIT);
+    drop(daemon);
+
+    // 1 ms buckets from 20 s before the replay: more than SLICE (10,000),
+    // the replay's changes among them.
+    let (from, to) = (started - 20_000, now_ms());
+    let buckets = usize::try_from(to - from).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let export = |stdout: &Path| {
+        let mut command = Command::new(binary());
+        command
+            .env("STATE_DIRECTORY", state.path())
+            .args(["export", "--step", "1ms", "--from"])
+            .arg(from.to_string())
+            .arg("--to")
+            .arg(to.to_string())
+            .stdout(File::create(stdout).unwrap());
+        command
+    };
+
+    let on_terminal = out.path().join("terminal.csv");
+    let (status, shown) = run_on_terminal(export(&on_terminal));
+    let shown = String::from_utf8_lossy(&shown);
+    assert!(status.success(), "export failed: {shown}");
+    assert!(
+        shown.contains(&format!("/{buckets} buckets, ")) && shown.contains(" left"),
+        "no progress bar on the terminal: {shown:?}"
+    );
+    let csv = std::fs::read_to_string(&on_terminal).unwrap();
+    assert!(csv.starts_with("time,"), "{}", &csv[..csv.len().min(200)]);
+    assert_eq!(
+        csv.lines().count(),
+        1 + buckets,
+        "a header and every bucket"
+    );
+    assert_all_match(&totals_of_csv(&csv), &expected, "export on a terminal");
+
+    let piped = out.path().join("piped.csv");
+    let output = export(&piped).stderr(Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "export failed: {stderr}");
+    assert!(
+        !stderr.contains("buckets"),
+        "progress written to a pipe: {stderr:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&piped).unwrap(),
+        csv,
+        "the same export either way"
+    );
+}
+
+#[tokio::test]
+async fn max_bytes_keeps_a_fast_fed_store_under_its_cap_oldest_out_first() {
+    const MAX_BYTES: u64 = 1 << 20;
+    const OLD_CHUNKS: i64 = 15;
+    let (state, conn) = made_store().await;
+    // An hour-old past of 15/16 of the cap, so that the feed crosses it
+    // within its first commits.
+    let hour_ago = now_ms() - 3_600_000;
+    for i in 0..OLD_CHUNKS {
+        conn.execute(
+            "INSERT INTO raw_chunk (t_first_ms, t_last_ms, lines, data)
+             VALUES (?1, ?1, 1, zeroblob(65536))",
+            [hour_ago + i],
+        )
+        .unwrap();
+    }
+    let config = state.path().join("bridge.toml");
+    // The smallest cap the config takes.
+    std::fs::write(&config, "[history]\nmax_bytes = \"1MiB\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    let args = [
+        "--config",
+        config,
+        "--input",
+        "demo",
+        "--replay-rate",
+        "max",
+    ];
+    let daemon = Daemon::start_with(
+        &args,
+        |command| {
+            command.env("STATE_DIRECTORY", state.path());
+        },
+        None,
+    );
+
+    let trimmed = "esplora_history_trimmed_rows_total{reason=\"max_bytes\"}";
+    wait_at_least(&daemon, trimmed, 1).await;
+    // Each commit is followed by a trim step, which reports the size it
+    // left: from the next commit on, the size is at most a trimmed one.
+    let commits = daemon.metric(COMMITS).await;
+    wait_at_least(&daemon, COMMITS, commits + 1).await;
+    let bytes = daemon.metric("esplora_history_bytes").await;
+    assert!(
+        bytes <= MAX_BYTES + MAX_BYTES / 16,
+        "{bytes} bytes stored, max_bytes is {MAX_BYTES}"
+    );
+    let old: Vec<i64> = conn
+        .prepare("SELECT t_last_ms FROM raw_chunk WHERE t_last_ms < ?1 ORDER BY t_last_ms")
+        .unwrap()
+        .query_map([hour_ago + OLD_CHUNKS], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let kept = old.len() as i64;
+    assert!(kept < OLD_CHUNKS, "no old chunk trimmed");
+    assert_eq!(
+        old,
+        (hour_ago + OLD_CHUNKS - kept..hour_ago + OLD_CHUNKS).collect::<Vec<_>>(),
+        "the oldest chunks go first"
+    );
+    let newest = daemon.get_json("/api/history?from=-10s").await;
+    assert!(changes_in(&newest) > 0, "the newest changes are kept");
+    wait_latest_moves(&daemon).await;
+    assert_eq!(
+        daemon
+            .metric("esplora_history_values_total{outcome=\"write_failed\"}")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
 async fn bad_parameters_get_a_400_naming_them_and_history_off_a_404() {
     let daemon = Daemon::start(&["--input", "demo"]);
-    wait_stored(&daemon, 1).await;
+    wait_at_least(&daemon, STORED, 1).await;
     for (query, param) in [
         ("fields=slider,nope", "fields"),
         ("from=yesterday", "from"),

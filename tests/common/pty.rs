@@ -1,13 +1,17 @@
-//! A real pseudo terminal standing in for the board: the daemon opens its
-//! slave through a symlink, as it would open `/dev/esplora`.
+//! Real pseudo terminals: one standing in for the board, whose slave the
+//! daemon opens through a symlink, as it would open `/dev/esplora`; and
+//! one standing in for the user's terminal, for what a command shows there
+//! (`export`'s progress bar).
 
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
-use nix::pty::openpty;
+use nix::pty::{Winsize, openpty};
 
 use super::WAIT;
 
@@ -51,9 +55,7 @@ impl Board {
         let pty = openpty(None, None).expect("a pseudo terminal should open");
         // Else the daemon, spawned later, would inherit the master and keep
         // the terminal alive after we close it.
-        for fd in [&pty.master, &pty.slave] {
-            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).unwrap();
-        }
+        close_on_exec([&pty.master, &pty.slave]);
         let slave = nix::unistd::ttyname(&pty.slave).expect("the slave should have a name");
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(&slave, &link).unwrap();
@@ -121,5 +123,47 @@ impl Board {
     pub fn unplug(self) {
         std::fs::remove_file(&self.link).unwrap();
         drop(self.master);
+    }
+}
+
+/// Runs `command` with its stderr on a new pseudo terminal (120 columns),
+/// as from a user's shell; gives its exit status and every byte it wrote
+/// there, failing after [`WAIT`].
+pub fn run_on_terminal(mut command: Command) -> (ExitStatus, Vec<u8>) {
+    let size = Winsize {
+        ws_row: 24,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = openpty(Some(&size), None).expect("a pseudo terminal should open");
+    close_on_exec([&pty.master, &pty.slave]);
+    command.stderr(Stdio::from(pty.slave));
+    let mut child = command.spawn().expect("the command should start");
+    // The command holds the only other slave descriptor: once the child has
+    // it alone, the master reads to its end (EIO) when the child exits.
+    let program = format!("{command:?}");
+    drop(command);
+    let mut master = File::from(pty.master);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut shown = Vec::new();
+        // Ends in EIO, with what came before it kept.
+        let _ = master.read_to_end(&mut shown);
+        let _ = tx.send(shown);
+    });
+    let Ok(shown) = rx.recv_timeout(WAIT) else {
+        let _ = child.kill();
+        panic!("{program} did not finish within {WAIT:?}");
+    };
+    let status = child
+        .wait()
+        .expect("the command's status should be readable");
+    (status, shown)
+}
+
+fn close_on_exec(fds: [&OwnedFd; 2]) {
+    for fd in fds {
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).expect("FD_CLOEXEC should be set");
     }
 }

@@ -9,7 +9,9 @@
 //! chunk of their own, quickly compressed, so a commit writes about what
 //! arrived, never the whole open chunk again. When the open chunk is full
 //! (see [`Chunk::fits`]), the next commit writes it whole, at the best
-//! compression, in place of its small chunks. A crash leaves the last small
+//! compression, in place of its small chunks: from the line after the last
+//! small chunk that trimming deleted meanwhile (retention, `max_bytes`), so
+//! that trimmed lines never come back. A crash leaves the last small
 //! chunks as they are: every chunk decodes alone, so they are read like the
 //! rest. Rollups are written as merges (`ON CONFLICT DO UPDATE`): each
 //! commit adds what came since the last one, which keeps them right across
@@ -62,10 +64,20 @@ enum Table {
     Minute,
 }
 
-/// A full chunk, to be written whole in place of its small chunks' rows.
+/// A small chunk in the file: its row, and the open chunk's line it
+/// starts at.
+#[derive(Clone, Copy)]
+struct Small {
+    row: i64,
+    first_line: usize,
+}
+
+/// A full chunk, to be written whole in place of its small chunks.
 struct Full {
     chunk: Chunk,
-    rows: Vec<i64>,
+    smalls: Vec<Small>,
+    /// Its lines in the small chunks: the first `written`.
+    written: usize,
 }
 
 pub struct Writer {
@@ -73,10 +85,10 @@ pub struct Writer {
     metrics: Metrics,
     retention: Retention,
     /// The lines of the open chunk; the first `written` of them are in the
-    /// file as the small chunks `rows`.
+    /// file as the small chunks `smalls`.
     open: Chunk,
     written: usize,
-    rows: Vec<i64>,
+    smalls: Vec<Small>,
     full: Vec<Full>,
     current: HashMap<Name, Current>,
     /// Field name -> its `field.id`, as committed.
@@ -99,7 +111,7 @@ impl Writer {
             retention,
             open: Chunk::default(),
             written: 0,
-            rows: Vec::new(),
+            smalls: Vec::new(),
             full: Vec::new(),
             current: HashMap::new(),
             ids: HashMap::new(),
@@ -185,7 +197,8 @@ impl Writer {
         if !self.open.is_empty() {
             self.full.push(Full {
                 chunk: std::mem::take(&mut self.open),
-                rows: std::mem::take(&mut self.rows),
+                smalls: std::mem::take(&mut self.smalls),
+                written: self.written,
             });
         }
         self.written = 0;
@@ -232,7 +245,7 @@ impl Writer {
                 // The small chunks already in the file stay, as they are.
                 self.open = Chunk::default();
                 self.written = 0;
-                self.rows.clear();
+                self.smalls.clear();
                 self.current.clear();
                 self.ids.clear();
             }
@@ -249,14 +262,27 @@ impl Writer {
             field_id(&tx, &mut self.ids, name)?;
         }
         for full in &self.full {
-            write_chunk(&tx, &mut self.ids, &full.chunk, 0, true)?;
-            for row in &full.rows {
-                tx.prepare_cached("DELETE FROM raw_chunk WHERE id = ?1")?
-                    .execute([row])?;
+            // The lines of a small chunk trimmed meanwhile, and those
+            // before it, are not written again.
+            let mut from = 0;
+            for (i, small) in full.smalls.iter().enumerate() {
+                let deleted = tx
+                    .prepare_cached("DELETE FROM raw_chunk WHERE id = ?1")?
+                    .execute([small.row])?;
+                if deleted == 0 {
+                    from = full
+                        .smalls
+                        .get(i + 1)
+                        .map_or(full.written, |next| next.first_line);
+                }
             }
+            write_chunk(&tx, &mut self.ids, &full.chunk, from, true)?;
         }
         if let Some(row) = write_chunk(&tx, &mut self.ids, &self.open, self.written, false)? {
-            self.rows.push(row);
+            self.smalls.push(Small {
+                row,
+                first_line: self.written,
+            });
         }
         for rollup in &self.rollups {
             let id = field_id(&tx, &mut self.ids, &rollup.field)?;
@@ -599,6 +625,48 @@ mod tests {
             assert_eq!(before.fields, after.fields);
             assert_eq!(before.before, after.before);
         }
+    }
+
+    #[test]
+    fn small_chunks_trimmed_before_their_chunk_is_full_stay_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let config = HistoryConfig {
+            raw_retention: std::time::Duration::from_secs(60),
+            ..HistoryConfig::default()
+        };
+        let mut writer = writer(&path, &config);
+        // Four minutes at a line a second fit one chunk; each commit of ten
+        // lines is a small chunk, and a trim step follows it.
+        for s in 0..240 {
+            writer.take(line(T0 + s * 1_000, &[("a", s)]));
+            if s % 10 == 9 {
+                writer.commit();
+                writer.trim(T0 + s * 1_000);
+            }
+        }
+        let chunks = |writer: &Writer| -> Vec<(i64, i64)> {
+            writer
+                .conn
+                .prepare("SELECT t_first_ms, lines FROM raw_chunk ORDER BY t_first_ms")
+                .unwrap()
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        // Past the minute before the last line, whole small chunks went.
+        let kept = chunks(&writer);
+        assert_eq!(kept.len(), 7);
+        assert_eq!(kept[0], (T0 + 170_000, 10));
+        writer.take(line(T0 + 240_000, &[("a", 240)]));
+        writer.close();
+        writer.commit();
+        assert_eq!(
+            chunks(&writer),
+            vec![(T0 + 170_000, 71)],
+            "the full chunk is written from the first line kept"
+        );
     }
 
     #[test]
