@@ -25,6 +25,7 @@
 
 use std::io::{Read, Write};
 
+use esplora_parser::Number;
 use flate2::Compression;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
@@ -45,7 +46,45 @@ pub struct Chunk {
     times: Vec<i64>,
     /// The earliest and latest line times (the clock may step back).
     span: Option<(i64, i64)>,
-    fields: Vec<(Name, Changes)>,
+    fields: Vec<Field>,
+}
+
+/// One field's changes in a chunk, held in 12 bytes each (a full chunk of
+/// a busy board is thousands of them): the lines it changed in, and its
+/// values' bits, all of one kind.
+#[derive(Debug, Clone, PartialEq)]
+struct Field {
+    name: Name,
+    float: bool,
+    lines: Vec<u32>,
+    bits: Vec<u64>,
+}
+
+impl Field {
+    fn new(name: Name, value: Number) -> Field {
+        Field {
+            name,
+            float: matches!(value, Number::Float(_)),
+            lines: Vec::new(),
+            bits: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, line: u32, value: Number) {
+        self.lines.push(line);
+        self.bits.push(match value {
+            Number::Int(value) => value as u64,
+            Number::Float(value) => value.to_bits(),
+        });
+    }
+
+    fn value(&self, bits: u64) -> Number {
+        if self.float {
+            Number::Float(f64::from_bits(bits))
+        } else {
+            Number::Int(bits as i64)
+        }
+    }
 }
 
 impl Chunk {
@@ -73,27 +112,29 @@ impl Chunk {
         self.times.len() < MAX_LINES
             && last.max(t_ms).abs_diff(first.min(t_ms)) < MAX_SPAN_MS as u64
             && values.iter().all(|(name, value)| {
-                self.field(name)
-                    .and_then(|changes| changes.values.first())
-                    .is_none_or(|kind| kind.same_kind(value))
+                self.fields
+                    .iter()
+                    .find(|field| field.name == name)
+                    .is_none_or(|field| field.float == matches!(value, Number::Float(_)))
             })
     }
 
     /// Adds a line; the caller checks [`Chunk::fits`] first.
     pub fn push(&mut self, t_ms: i64, values: &Values) {
-        let line = self.times.len() as i64;
+        // MAX_LINES is far below u32::MAX.
+        let line = self.times.len() as u32;
         self.times.push(t_ms);
         self.span = Some(match self.span {
             Some((first, last)) => (first.min(t_ms), last.max(t_ms)),
             None => (t_ms, t_ms),
         });
         for (name, value) in values.iter() {
-            match self.fields.iter_mut().find(|(field, _)| *field == name) {
-                Some((_, changes)) => changes.push(line, value),
+            match self.fields.iter_mut().find(|field| field.name == name) {
+                Some(field) => field.push(line, value),
                 None => {
-                    let mut changes = Changes::default();
-                    changes.push(line, value);
-                    self.fields.push((name, changes));
+                    let mut field = Field::new(name, value);
+                    field.push(line, value);
+                    self.fields.push(field);
                 }
             }
         }
@@ -101,14 +142,7 @@ impl Chunk {
 
     /// The fields that changed in the chunk, in the order they first did.
     pub fn names(&self) -> impl Iterator<Item = Name> + '_ {
-        self.fields.iter().map(|(name, _)| *name)
-    }
-
-    fn field(&self, name: Name) -> Option<&Changes> {
-        self.fields
-            .iter()
-            .find(|(field, _)| *field == name)
-            .map(|(_, changes)| changes)
+        self.fields.iter().map(|field| field.name)
     }
 
     /// The BLOB of the lines from `from` on, as a chunk of their own, with
@@ -138,19 +172,22 @@ impl Chunk {
         blob.extend_from_slice(&stream);
 
         let mut fields = Vec::with_capacity(self.fields.len());
-        for (name, changes) in &self.fields {
-            let at = changes.times.partition_point(|&line| line < from as i64);
-            if at == changes.len() {
+        for field in &self.fields {
+            let at = field.lines.partition_point(|&line| (line as usize) < from);
+            if at == field.lines.len() {
                 continue;
             }
             let part = Changes {
-                times: changes.times[at..]
+                times: field.lines[at..]
                     .iter()
-                    .map(|line| line - from as i64)
+                    .map(|&line| i64::from(line) - from as i64)
                     .collect(),
-                values: changes.values[at..].to_vec(),
+                values: field.bits[at..]
+                    .iter()
+                    .map(|&bits| field.value(bits))
+                    .collect(),
             };
-            fields.push((id(*name), part.encode(best)));
+            fields.push((id(field.name), part.encode(best)));
         }
         put_varint(&mut blob, fields.len() as u64);
         for (id, stream) in fields {
@@ -257,8 +294,6 @@ fn take_part<'a>(bytes: &mut &'a [u8]) -> Result<&'a [u8], Corrupt> {
 
 #[cfg(test)]
 mod tests {
-    use esplora_parser::Number;
-
     use super::*;
 
     /// One field's changes over `lines`, times in ms.

@@ -133,7 +133,9 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if Instant::now() >= next {
+            // A full chunk is committed at once: at a flood's rate another
+            // could fill before the second is out, and each holds its lines.
+            if Instant::now() >= next || !self.full.is_empty() {
                 self.commit();
                 self.trim(clock());
                 next = Instant::now() + FLUSH_EVERY;
