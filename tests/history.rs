@@ -769,3 +769,34 @@ async fn bad_parameters_get_a_400_naming_them_and_history_off_a_404() {
     );
     assert!(!off.store().exists(), "no store is created");
 }
+
+#[tokio::test]
+async fn a_second_daemon_on_the_same_store_stops_naming_it_and_the_first_goes_on() {
+    let state = tempfile::tempdir().unwrap();
+    let with_state = |command: &mut Command| {
+        command.env("STATE_DIRECTORY", state.path());
+    };
+    let first = Daemon::start_with(&["--input", "demo"], with_state, None);
+    wait_at_least(&first, STORED, 1).await;
+
+    let output = Command::new(binary())
+        .env("STATE_DIRECTORY", state.path())
+        .args(["--input", "demo", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "the second daemon started");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let store = state.path().join("history.sqlite");
+    assert!(
+        stderr.contains(&store.display().to_string()) && stderr.contains("in use"),
+        "{stderr}"
+    );
+    let stored = first.metric(STORED).await;
+    wait_at_least(&first, STORED, stored + 1).await;
+    assert_eq!(first.get_text("/healthz").await, "ok\n");
+
+    // Once the first is gone, however it went, the store is free.
+    drop(first);
+    let second = Daemon::start_with(&["--input", "demo"], with_state, None);
+    wait_at_least(&second, STORED, 1).await;
+}

@@ -40,13 +40,23 @@ pub const BRIDGE_ARGS: &[&str] = &[
 pub const FLOOR_ARGS: &[&str] = &["--listen", "127.0.0.1:0"];
 
 /// The daemon's config file: `[http] max_connections` just above the
-/// run's clients, whatever the default (65,536). Removed when dropped.
+/// run's clients, whatever the default (65,536), and its history store
+/// beside it, in a directory of the run's own (never the user's store).
+/// Removed when dropped.
 pub struct ConfigFile(pub PathBuf);
 
 impl ConfigFile {
     pub fn for_clients(clients: u64) -> anyhow::Result<ConfigFile> {
-        let path = std::env::temp_dir().join(format!("esplora-load-{}.toml", std::process::id()));
-        let text = format!("[http]\nmax_connections = {}\n", clients + 64);
+        let dir = std::env::temp_dir().join(format!("esplora-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the run's directory {}", dir.display()))?;
+        let path = dir.join("bridge.toml");
+        let store = dir.join("history.sqlite");
+        let text = format!(
+            "[http]\nmax_connections = {}\n\n[history]\npath = {:?}\n",
+            clients + 64,
+            store.display().to_string()
+        );
         std::fs::write(&path, text)
             .with_context(|| format!("cannot write the daemon's config {}", path.display()))?;
         Ok(ConfigFile(path))
@@ -55,7 +65,9 @@ impl ConfigFile {
 
 impl Drop for ConfigFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

@@ -34,12 +34,15 @@ pub mod schema;
 pub mod writer;
 
 use std::ffi::OsString;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use esplora_config::HistoryConfig;
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use tracing::{info, warn};
 
 use crate::transform::Values;
@@ -66,6 +69,13 @@ pub enum StoreError {
     TooNew { path: PathBuf, version: u32 },
     #[error("the history store {} has schema {version}: start the daemon once to migrate it to {}", path.display(), schema::VERSION)]
     TooOld { path: PathBuf, version: u32 },
+    #[error("the history store {} is in use by another esplora-bridge: give each daemon its own [history] path", .0.display())]
+    InUse(PathBuf),
+    #[error("cannot lock the history store {}: {reason}", path.display())]
+    Lock {
+        path: PathBuf,
+        reason: std::io::Error,
+    },
     #[error("there is no history store at {}", .0.display())]
     Missing(PathBuf),
     #[error("cannot create the directory of the history store {}: {reason}", path.display())]
@@ -162,9 +172,37 @@ pub fn now_ms() -> i64 {
 /// The open store: its writer thread, and the daemon's own marks.
 pub struct History {
     path: PathBuf,
+    /// Held while the daemon runs: one writer a store.
+    _lock: Flock<File>,
     marks: SyncSender<Record>,
     recorder: Option<Recorder>,
     writer: JoinHandle<()>,
+}
+
+/// Takes the store's lock, `<path>.lock`, so that a second daemon given
+/// the same store stops with a clear error rather than writing beside the
+/// first. An advisory `flock`: released by the kernel when the daemon
+/// exits, however it exits.
+fn lock(path: &Path) -> Result<Flock<File>, StoreError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let fail = |reason: std::io::Error| StoreError::Lock {
+        path: path.to_owned(),
+        reason,
+    };
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(PathBuf::from(name))
+        .map_err(fail)?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        if errno == Errno::EWOULDBLOCK {
+            StoreError::InUse(path.to_owned())
+        } else {
+            fail(errno.into())
+        }
+    })
 }
 
 impl History {
@@ -182,6 +220,7 @@ impl History {
                 reason,
             })?;
         }
+        let lock = lock(&path)?;
         let conn = schema::open_writer(&path)?;
         let metrics = Metrics::register(registry);
         let (tx, rx) = sync_channel(QUEUE);
@@ -196,6 +235,7 @@ impl History {
         info!(path = %path.display(), "history store open");
         let history = History {
             path,
+            _lock: lock,
             marks: tx.clone(),
             recorder: Some(Recorder {
                 tx,
