@@ -16,7 +16,7 @@
 //! times    varint length, then a raw DEFLATE stream of the lines' times:
 //!          the first in ms since the epoch, then each minus the one before
 //!          (zigzag varints)
-//! fields   varint count, then per field: its `field.id` (varint), its
+//! fields   varint count, then per field: its `field.id` (zigzag varint), its
 //!          block's length (varint), its block
 //! ```
 //!
