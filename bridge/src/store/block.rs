@@ -169,10 +169,7 @@ impl Changes {
     /// Decodes a BLOB into `self` (cleared first).
     pub fn decode(&mut self, blob: &[u8]) -> Result<(), Corrupt> {
         self.clear();
-        let mut plain = Vec::with_capacity(blob.len() * 4);
-        DeflateDecoder::new(blob)
-            .read_to_end(&mut plain)
-            .map_err(|_| Corrupt("not a DEFLATE stream"))?;
+        let plain = inflate(blob)?;
         let mut bytes = plain.as_slice();
         let (&kind, rest) = bytes.split_first().ok_or(Corrupt("empty"))?;
         bytes = rest;
@@ -192,11 +189,7 @@ impl Changes {
         match bytes.split_first() {
             Some((&TIMES_DELTAS, rest)) => {
                 bytes = rest;
-                let mut t = 0i64;
-                for _ in 0..count {
-                    t = t.wrapping_add(unzigzag(take_varint(&mut bytes)?));
-                    self.times.push(t);
-                }
+                take_deltas(&mut bytes, count, &mut self.times)?;
             }
             Some((&TIMES_BITMAP, rest)) => {
                 bytes = rest;
@@ -239,16 +232,37 @@ impl Changes {
 const TIMES_DELTAS: u8 = 0;
 const TIMES_BITMAP: u8 = 1;
 
-/// The times as zigzag varints: the first, then each minus the one before.
+/// The times column as deltas: its mode byte, then [`put_deltas`].
 fn put_time_deltas(times: &[i64]) -> Vec<u8> {
     let mut plain = Vec::with_capacity(1 + times.len() * 2);
     plain.push(TIMES_DELTAS);
+    put_deltas(&mut plain, times);
+    plain
+}
+
+/// Times as zigzag varints: the first, then each minus the one before
+/// (wrapping i64).
+pub(super) fn put_deltas(out: &mut Vec<u8>, times: &[i64]) {
     let mut before = 0i64;
     for &t in times {
-        put_varint(&mut plain, zigzag(t.wrapping_sub(before)));
+        put_varint(out, zigzag(t.wrapping_sub(before)));
         before = t;
     }
-    plain
+}
+
+/// Reads `count` times that [`put_deltas`] wrote.
+pub(super) fn take_deltas(
+    bytes: &mut &[u8],
+    count: usize,
+    times: &mut Vec<i64>,
+) -> Result<(), Corrupt> {
+    times.reserve(count);
+    let mut t = 0i64;
+    for _ in 0..count {
+        t = t.wrapping_add(unzigzag(take_varint(bytes)?));
+        times.push(t);
+    }
+    Ok(())
 }
 
 /// The times as the first (a zigzag varint), then one bit for each time
@@ -483,7 +497,7 @@ fn smallest<const N: usize>(candidates: [Option<Vec<u8>>; N]) -> Vec<u8> {
 /// kept. A noisy column's bytes repeat in short runs that plain LZ77 spends
 /// more bits on than it saves: "filtered" (no matches under 6 bytes),
 /// "RLE" or Huffman codes alone store it smaller.
-fn deflate(parts: &[&[u8]], best: bool) -> Vec<u8> {
+pub(super) fn deflate(parts: &[&[u8]], best: bool) -> Vec<u8> {
     let once = |level: u8, strategy: CompressionStrategy| {
         let mut compressor = CompressorOxide::with_params(DataFormat::Raw, level, strategy, 15);
         let mut blob = Vec::new();
@@ -515,6 +529,15 @@ fn deflate(parts: &[&[u8]], best: bool) -> Vec<u8> {
     .into_iter()
     .min_by_key(Vec::len)
     .unwrap_or_default()
+}
+
+/// What [`deflate`] wrote, inflated.
+pub(super) fn inflate(blob: &[u8]) -> Result<Vec<u8>, Corrupt> {
+    let mut plain = Vec::with_capacity(blob.len() * 4);
+    DeflateDecoder::new(blob)
+        .read_to_end(&mut plain)
+        .map_err(|_| Corrupt("not a DEFLATE stream"))?;
+    Ok(plain)
 }
 
 pub(super) fn zigzag(n: i64) -> u64 {

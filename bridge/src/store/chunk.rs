@@ -23,14 +23,12 @@
 //! Decoding maps a field's line indices back through the line times, so a
 //! query gets each change's time in ms: exact.
 
-use std::io::{Read, Write};
-
 use esplora_parser::Number;
-use flate2::Compression;
-use flate2::read::DeflateDecoder;
-use flate2::write::DeflateEncoder;
 
-use super::block::{self, Changes, Corrupt, put_varint, take_varint, unzigzag, zigzag};
+use super::block::{
+    self, Changes, Corrupt, deflate, inflate, put_deltas, put_varint, take_deltas, take_varint,
+    unzigzag, zigzag,
+};
 use crate::transform::{Name, Values};
 
 /// The most lines a chunk holds: five minutes at 100 Hz, half a minute at
@@ -162,12 +160,8 @@ impl Chunk {
         put_varint(&mut blob, times.len() as u64);
 
         let mut plain = Vec::with_capacity(times.len() * 2);
-        let mut before = 0i64;
-        for &t in times {
-            put_varint(&mut plain, zigzag(t.wrapping_sub(before)));
-            before = t;
-        }
-        let stream = deflate(&plain, best);
+        put_deltas(&mut plain, times);
+        let stream = deflate(&[&plain], best);
         put_varint(&mut blob, stream.len() as u64);
         blob.extend_from_slice(&stream);
 
@@ -197,18 +191,6 @@ impl Chunk {
         }
         Some((blob, first, last))
     }
-}
-
-fn deflate(plain: &[u8], best: bool) -> Vec<u8> {
-    let level = if best {
-        Compression::best()
-    } else {
-        Compression::fast()
-    };
-    let mut encoder = DeflateEncoder::new(Vec::with_capacity(plain.len() / 2), level);
-    // Writing into a Vec cannot fail.
-    let _ = encoder.write_all(plain);
-    encoder.finish().unwrap_or_default()
 }
 
 /// A chunk's BLOB, read as far as its parts: nothing is decompressed until
@@ -245,17 +227,10 @@ impl<'a> Stored<'a> {
 
     /// The lines' times in ms.
     pub fn times(&self) -> Result<Vec<i64>, Corrupt> {
-        let mut plain = Vec::with_capacity(self.lines * 2);
-        DeflateDecoder::new(self.times)
-            .read_to_end(&mut plain)
-            .map_err(|_| Corrupt::new("line times: not a DEFLATE stream"))?;
+        let plain = inflate(self.times)?;
         let mut bytes = plain.as_slice();
-        let mut times = Vec::with_capacity(self.lines);
-        let mut t = 0i64;
-        for _ in 0..self.lines {
-            t = t.wrapping_add(unzigzag(take_varint(&mut bytes)?));
-            times.push(t);
-        }
+        let mut times = Vec::new();
+        take_deltas(&mut bytes, self.lines, &mut times)?;
         if !bytes.is_empty() {
             return Err(Corrupt::new("line times: trailing bytes"));
         }

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use esplora_parser::Number;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use super::block::{Changes, Corrupt};
@@ -148,10 +148,7 @@ pub fn answer(conn: &Connection, fields: &[Field], buckets: Buckets) -> Result<A
             Source::Minute
         }
     };
-    let before = fields
-        .iter()
-        .map(|field| before(conn, field.id, buckets.start))
-        .collect::<Result<_, _>>()?;
+    let before = before(conn, fields, buckets.start)?;
     let marks = conn
         .prepare_cached("SELECT t_ms, kind FROM mark WHERE t_ms >= ?1 AND t_ms < ?2 ORDER BY t_ms")?
         .query_map(params![buckets.start, buckets.end()], |row| {
@@ -181,29 +178,44 @@ fn raw(
     columns: &mut [Vec<Option<Agg>>],
 ) -> Result<bool, QueryError> {
     let mut any = false;
+    raw_changes(conn, fields, buckets.start, end, |i, t, value| {
+        if let Some(bucket) = buckets.index(t).filter(|_| t < end) {
+            Agg::of(value).merge_into(&mut columns[i][bucket]);
+            any = true;
+        }
+    })?;
+    Ok(any)
+}
+
+/// Every change of `fields` in the raw chunks that reach into `from..to`
+/// ms (some of their changes may lie outside it), chunk by chunk in time
+/// order: `each(i, t_ms, value)` for `fields[i]`.
+fn raw_changes(
+    conn: &Connection,
+    fields: &[Field],
+    from: i64,
+    to: i64,
+    mut each: impl FnMut(usize, i64, Number),
+) -> Result<(), QueryError> {
     let mut statement = conn.prepare_cached(
         "SELECT data FROM raw_chunk
          WHERE t_first_ms >= ?1 AND t_first_ms < ?2 AND t_last_ms >= ?3
          ORDER BY t_first_ms, id",
     )?;
-    let mut rows = statement.query(params![buckets.start - MAX_SPAN_MS, end, buckets.start])?;
+    let mut rows = statement.query(params![from - MAX_SPAN_MS, to, from])?;
     let mut changes = Changes::default();
     while let Some(row) = rows.next()? {
         let stored = Stored::parse(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?)?;
         let times = stored.times()?;
-        for (field, column) in fields.iter().zip(&mut *columns) {
-            if !stored.field(field.id, &times, &mut changes)? {
-                continue;
-            }
-            for (&t, &value) in changes.times.iter().zip(&changes.values) {
-                if let Some(i) = buckets.index(t).filter(|_| t < end) {
-                    Agg::of(value).merge_into(&mut column[i]);
-                    any = true;
+        for (i, field) in fields.iter().enumerate() {
+            if stored.field(field.id, &times, &mut changes)? {
+                for (&t, &value) in changes.times.iter().zip(&changes.values) {
+                    each(i, t, value);
                 }
             }
         }
     }
-    Ok(any)
+    Ok(())
 }
 
 /// Merges the per-second rollups from `start` ms on into their buckets.
@@ -277,43 +289,37 @@ fn add_rollup(row: &Row<'_>, buckets: Buckets, column: &mut [Option<Agg>]) -> ru
     Ok(())
 }
 
-/// A field's last stored value before `start`: the last change before it
-/// in the raw chunks that reach into its minute, else the `last` of the
+/// Each field's last stored value before `start`: the last change before
+/// it in the raw chunks that reach into its minute, else the `last` of the
 /// field's latest minute rollup before that minute (exact too: a minute
 /// with a change has a rollup).
-fn before(conn: &Connection, field: i64, start: i64) -> Result<Option<Number>, QueryError> {
+fn before(
+    conn: &Connection,
+    fields: &[Field],
+    start: i64,
+) -> Result<Vec<Option<Number>>, QueryError> {
     let minute = start.div_euclid(60_000) * 60_000;
+    let mut last: Vec<Option<(i64, Number)>> = vec![None; fields.len()];
+    raw_changes(conn, fields, minute, start, |i, t, value| {
+        if t < start && last[i].is_none_or(|(at, _)| t >= at) {
+            last[i] = Some((t, value));
+        }
+    })?;
     let mut statement = conn.prepare_cached(
-        "SELECT data FROM raw_chunk
-         WHERE t_first_ms >= ?1 AND t_first_ms < ?2 AND t_last_ms >= ?3",
+        "SELECT last FROM rollup_minute WHERE field = ?1 AND t_s < ?2
+         ORDER BY t_s DESC LIMIT 1",
     )?;
-    let mut rows = statement.query(params![minute - MAX_SPAN_MS, start, minute])?;
-    let mut changes = Changes::default();
-    let mut last: Option<(i64, Number)> = None;
-    while let Some(row) = rows.next()? {
-        let stored = Stored::parse(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?)?;
-        let times = stored.times()?;
-        if !stored.field(field, &times, &mut changes)? {
-            continue;
-        }
-        for (&t, &value) in changes.times.iter().zip(&changes.values) {
-            if t < start && last.is_none_or(|(at, _)| t >= at) {
-                last = Some((t, value));
-            }
-        }
-    }
-    if let Some((_, value)) = last {
-        return Ok(Some(value));
-    }
-    let last = conn
-        .prepare_cached(
-            "SELECT last FROM rollup_minute WHERE field = ?1 AND t_s < ?2
-             ORDER BY t_s DESC LIMIT 1",
-        )?
-        .query_map(params![field, minute.div_euclid(1000)], |row| {
-            Ok(number(row.get_ref(0)?))
-        })?
-        .next()
-        .transpose()?;
-    Ok(last.flatten())
+    fields
+        .iter()
+        .zip(last)
+        .map(|(field, last)| match last {
+            Some((_, value)) => Ok(Some(value)),
+            None => Ok(statement
+                .query_row(params![field.id, minute.div_euclid(1000)], |row| {
+                    Ok(number(row.get_ref(0)?))
+                })
+                .optional()?
+                .flatten()),
+        })
+        .collect()
 }
